@@ -1,0 +1,91 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	sales    *prometheus.CounterVec
+	handler  http.Handler
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_http_requests_total", Help: "HTTP requests by route, method and status.",
+	}, []string{"route", "method", "status"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "gateway_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"route"})
+	m.sales = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_transactions_total", Help: "Transactions answered for the first time, by type and status.",
+	}, []string{"type", "status"})
+	m.reg.MustRegister(m.requests, m.latency, m.sales,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&supplierCollector{s: s})
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gateway_transactions_pending", Help: "Transactions whose supplier outcome is not yet known.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		n, err := s.Conduit.Pending(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	}))
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return m
+}
+
+func (m *metrics) observeRequest(method, route string, status int, d time.Duration) {
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route).Observe(d.Seconds())
+}
+
+func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request) {
+	s.metrics.handler.ServeHTTP(w, r)
+}
+
+var (
+	breakerDesc = prometheus.NewDesc("gateway_supplier_breaker_state",
+		"Circuit breaker state per supplier: 1 for the current state.", []string{"supplier", "state"}, nil)
+	supplierRequestsDesc = prometheus.NewDesc("gateway_supplier_requests_total",
+		"Calls that reached a supplier's driver.", []string{"supplier"}, nil)
+	supplierFailuresDesc = prometheus.NewDesc("gateway_supplier_failures_total",
+		"Supplier calls that failed or whose outcome was unknown.", []string{"supplier"}, nil)
+)
+
+// supplierCollector reads the router's live statistics at scrape time.
+type supplierCollector struct{ s *Server }
+
+func (c *supplierCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- breakerDesc
+	ch <- supplierRequestsDesc
+	ch <- supplierFailuresDesc
+}
+
+func (c *supplierCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, st := range c.s.Router.Stats() {
+		for _, state := range []string{"closed", "half-open", "open"} {
+			v := 0.0
+			if st.Breaker == state {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(breakerDesc, prometheus.GaugeValue, v, st.Name, state)
+		}
+		ch <- prometheus.MustNewConstMetric(supplierRequestsDesc, prometheus.CounterValue, float64(st.Requests), st.Name)
+		ch <- prometheus.MustNewConstMetric(supplierFailuresDesc, prometheus.CounterValue, float64(st.Failures), st.Name)
+	}
+}

@@ -1,0 +1,53 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/prepaidgw/gateway/auth"
+)
+
+const (
+	admin    = auth.RoleAdmin
+	support  = auth.RoleSupport
+	terminal = auth.RoleTerminal
+	node     = auth.RoleNode
+)
+
+// routes is every endpoint and the roles that may call it; openapi.yaml documents exactly
+// these (a test checks).
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, s.recoverer, s.observe)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, codeNotFound, "no such endpoint") })
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, codeMethodNotAllowed, r.Method+" is not allowed here")
+	})
+
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	r.Get("/metrics", s.metricsHandler)
+	r.Get("/openapi.yaml", s.openapi)
+	r.Get("/docs", s.docsIndex)
+	r.Get("/docs/{asset}", s.docsAsset)
+
+	r.Route("/v1", func(r chi.Router) {
+		r.Use(s.authenticate, s.rateLimit)
+		r.With(s.allow(admin, support, terminal, node)).Get("/products", s.listProducts)
+		r.With(s.allow(admin, support, terminal, node)).Get("/products/{id}", s.getProduct)
+		r.With(s.allow(admin)).Put("/products/{id}", s.putProduct)
+
+		r.With(s.allow(admin)).Put("/terminals/{id}", s.putTerminal)
+		r.With(s.allow(admin)).Delete("/terminals/{id}", s.deleteTerminal)
+
+		r.With(s.allow(terminal)).Post("/transactions", s.createTransaction)
+		r.With(s.allow(admin, support, terminal)).Get("/transactions", s.listTransactions)
+		r.With(s.allow(admin, support, terminal)).Get("/transactions/{id}", s.getTransaction)
+		r.With(s.allow(admin, terminal)).Post("/transactions/{id}/void", s.voidTransaction)
+
+		r.With(s.allow(admin, support)).Get("/suppliers", s.listSuppliers)
+	})
+	return r
+}

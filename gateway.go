@@ -1,0 +1,256 @@
+// Package gateway wires the prepaid-products gateway together: it opens the embedded
+// database, loads keys, builds the supply router from configuration, and serves the API. A
+// partner's own main can call Main after importing its driver packages, to build a gateway
+// binary with its drivers without editing this code.
+package gateway
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prepaidgw/gateway/api"
+	"github.com/prepaidgw/gateway/auth"
+	"github.com/prepaidgw/gateway/catalog"
+	"github.com/prepaidgw/gateway/conduit"
+	"github.com/prepaidgw/gateway/drivers"
+	// The built-in drivers are always there; partners add theirs by importing them beside this.
+	_ "github.com/prepaidgw/gateway/drivers/pinstock"
+	_ "github.com/prepaidgw/gateway/drivers/sim"
+	"github.com/prepaidgw/gateway/internal/sqlitedb"
+	"github.com/prepaidgw/gateway/inventory"
+	"github.com/prepaidgw/gateway/secret"
+	"github.com/prepaidgw/gateway/supply"
+)
+
+// OpenAPI is the REST contract served at /openapi.yaml.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte
+
+// Config is the gateway's configuration file (JSON).
+type Config struct {
+	NodeID     string                  `json:"node_id,omitempty"`
+	Suppliers  []supply.SupplierConfig `json:"suppliers"`
+	VoidWindow drivers.Duration        `json:"void_window,omitempty"`
+	RateLimit  int                     `json:"rate_limit,omitempty"` // requests per second per key
+}
+
+// Options are what `gateway serve` is started with.
+type Options struct {
+	DataDir string
+	Demo    bool
+	Config  Config
+	Env     func(string) string // GATEWAY_ADMIN_KEY, GATEWAY_SUPPORT_KEY, GATEWAY_PIN_KEY
+	Log     *slog.Logger
+	Out     io.Writer // where first-start keys are printed, once
+	// ResolveEvery is how often pending transactions are inquired; default 5s.
+	ResolveEvery time.Duration
+}
+
+// Gateway is one running gateway node with everything it owns.
+type Gateway struct {
+	DB        *sqlitedb.DB
+	Auth      *auth.Store
+	Catalog   *catalog.Store
+	Inventory *inventory.Store
+	Router    *supply.Router
+	Conduit   *conduit.Service
+	API       *api.Server
+	NodeID    string
+	AdminKey  string
+
+	handler http.Handler
+	log     *slog.Logger
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// DefaultNodeID names the one local node of `gateway serve`.
+const DefaultNodeID = "local"
+
+// Open builds a gateway on the database in opts.DataDir and starts its background work.
+func Open(ctx context.Context, opts Options) (*Gateway, error) {
+	if opts.Env == nil {
+		opts.Env = os.Getenv
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	cfg := opts.Config
+	if cfg.NodeID == "" {
+		cfg.NodeID = DefaultNodeID
+	}
+	if opts.Demo {
+		cfg.Suppliers = append(demoSuppliers(), cfg.Suppliers...)
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	pinKey, created, err := secret.LoadOrCreateKey(opts.Env("GATEWAY_PIN_KEY"), filepath.Join(opts.DataDir, "pin.key"))
+	if err != nil {
+		return nil, fmt.Errorf("PIN key: %w", err)
+	}
+	if created {
+		opts.Log.Warn("generated a new PIN encryption key; back it up, stock cannot be read without it",
+			"file", filepath.Join(opts.DataDir, "pin.key"))
+	}
+	keys, err := secret.NewKeyring(pinKey)
+	if err != nil {
+		return nil, err
+	}
+	adminKey, err := staticKey(opts, "GATEWAY_ADMIN_KEY", "admin.key", "gwa_", "admin")
+	if err != nil {
+		return nil, err
+	}
+	supportKey, err := staticKey(opts, "GATEWAY_SUPPORT_KEY", "support.key", "gws_", "support")
+	if err != nil {
+		return nil, err
+	}
+
+	db, err := sqlitedb.Open(filepath.Join(opts.DataDir, "gateway.db"))
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{DB: db, NodeID: cfg.NodeID, AdminKey: adminKey, log: opts.Log}
+	if err := g.build(ctx, opts, cfg, keys, pinKey, supportKey); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return g, nil
+}
+
+func (g *Gateway) build(ctx context.Context, opts Options, cfg Config, keys *secret.Keyring, pinKey []byte, supportKey string) error {
+	var err error
+	if g.Auth, err = auth.NewStore(ctx, g.DB, map[string]auth.Role{g.AdminKey: auth.RoleAdmin, supportKey: auth.RoleSupport}); err != nil {
+		return err
+	}
+	if g.Catalog, err = catalog.NewStore(ctx, g.DB); err != nil {
+		return err
+	}
+	digestKey := hmac.New(sha256.New, pinKey)
+	digestKey.Write([]byte("pin-digest"))
+	if g.Inventory, err = inventory.NewStore(ctx, g.DB, keys, digestKey.Sum(nil)); err != nil {
+		return err
+	}
+	if g.Router, err = supply.New(cfg.Suppliers, drivers.Env{Stock: g.Inventory, Logger: opts.Log}); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	g.Conduit, err = conduit.New(ctx, g.DB, keys, g.Catalog, g.Router,
+		conduit.Config{VoidWindow: time.Duration(cfg.VoidWindow)}, opts.Log)
+	if err != nil {
+		return err
+	}
+	if opts.Demo {
+		if err := seedDemo(ctx, g); err != nil {
+			return fmt.Errorf("demo catalog: %w", err)
+		}
+	}
+	if n, err := g.Conduit.Recover(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		opts.Log.Warn("found transactions left unanswered by a stop; they are pending until resolved", "count", n)
+	}
+	g.API = &api.Server{Auth: g.Auth, Catalog: g.Catalog, Conduit: g.Conduit, Router: g.Router, Stock: g.Inventory,
+		DB: g.DB, NodeID: cfg.NodeID, OpenAPI: OpenAPI, Log: opts.Log, RateLimit: cfg.RateLimit}
+	g.handler = g.API.Handler()
+
+	every := opts.ResolveEvery
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	bg, stop := context.WithCancel(context.Background())
+	g.stop = stop
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		g.resolveLoop(bg, every)
+	}()
+	return nil
+}
+
+func (g *Gateway) resolveLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := g.Conduit.ResolvePending(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				g.log.Error("resolving pending transactions", "err", err)
+			}
+		}
+	}
+}
+
+// Handler is the gateway's HTTP API.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// Close stops background work and closes the database.
+func (g *Gateway) Close() error {
+	if g.stop != nil {
+		g.stop()
+	}
+	g.wg.Wait()
+	return g.DB.Close()
+}
+
+// staticKey returns the key in the environment variable, else the one in the data file,
+// creating it (0600) and printing it once on first start.
+func staticKey(opts Options, envVar, file, prefix, role string) (string, error) {
+	if v := opts.Env(envVar); v != "" {
+		return v, nil
+	}
+	path := filepath.Join(opts.DataDir, file)
+	raw, err := os.ReadFile(path)
+	if err == nil {
+		return string(trimSpace(raw)), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	key := auth.NewKey(prefix)
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(opts.Out, "Generated the %s API key (shown once, kept in %s):\n  %s\n", role, path, key)
+	return key, nil
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// LoadConfig reads a JSON configuration file, rejecting unknown fields.
+func LoadConfig(path string) (Config, error) {
+	var c Config
+	f, err := os.Open(path)
+	if err != nil {
+		return c, err
+	}
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
