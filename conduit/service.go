@@ -343,10 +343,11 @@ func (s *Service) ResolvePending(ctx context.Context) (resolved int, err error) 
 		if err != nil {
 			return resolved, err
 		}
-		st, res, err := s.router.Inquire(ctx, t.Supplier, dreq)
-		if err != nil || st == drivers.StatusUnknown {
+		supplier, st, res := s.inquire(ctx, r, t.Supplier, dreq)
+		if st == drivers.StatusUnknown {
 			continue
 		}
+		t.Supplier = supplier
 		out := supply.Outcome{Status: supply.Approved, Supplier: t.Supplier, Result: res}
 		if st == drivers.StatusFailed {
 			out = supply.Outcome{Status: supply.Failed, Supplier: t.Supplier, Code: supply.CodeSupplierUnavailable,
@@ -361,6 +362,31 @@ func (s *Service) ResolvePending(ctx context.Context) (resolved int, err error) 
 		s.log.Info("pending transaction resolved", "txn", t.ID, "status", t.Status)
 	}
 	return resolved, nil
+}
+
+// inquire asks the supplier that was called; when a crash left no record of which one that
+// was, it asks each of the product's suppliers: one that approved wins, and the transaction
+// failed only if every one of them says it never happened.
+func (s *Service) inquire(ctx context.Context, r txnRow, supplier string, req drivers.Request) (string, drivers.Status, drivers.Result) {
+	candidates := []string{supplier}
+	if supplier == "" {
+		_ = json.Unmarshal([]byte(r.Suppliers), &candidates)
+	}
+	failed := 0
+	for _, name := range candidates {
+		st, res, err := s.router.Inquire(ctx, name, req)
+		switch {
+		case err != nil || st == drivers.StatusUnknown:
+		case st == drivers.StatusApproved:
+			return name, st, res
+		default:
+			failed++
+		}
+	}
+	if failed == len(candidates) {
+		return supplier, drivers.StatusFailed, drivers.Result{}
+	}
+	return supplier, drivers.StatusUnknown, drivers.Result{}
 }
 
 // Pending counts pending transactions, for readiness and metrics.
