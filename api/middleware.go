@@ -69,11 +69,11 @@ func (s *Server) allow(roles ...auth.Role) func(http.Handler) http.Handler {
 
 // rateLimit bounds each key's request rate, so one runaway lane cannot starve the others.
 func (s *Server) rateLimit(next http.Handler) http.Handler {
-	return httprate.Limit(s.RateLimit, time.Second,
-		httprate.WithKeyFuncs(func(r *http.Request) (string, error) {
+	return httprate.LimitBy(s.RateLimit, time.Second,
+		func(r *http.Request) (string, error) {
 			p := principal(r)
 			return string(p.Role) + "/" + p.TerminalID + "/" + p.NodeID, nil
-		}),
+		},
 		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, codeRateLimited, fmt.Sprintf("at most %d requests per second per key", s.RateLimit))
 		}),
