@@ -311,6 +311,7 @@ func TestConcurrentDuplicatesCreateOneTransaction(t *testing.T) {
 
 func TestConcurrentSalesOfTheLastPINs(t *testing.T) {
 	tg := newTestGateway(t)
+	tg.noReplenish()
 	lane := tg.terminal("lane-1", "m-42")
 	// Sell down to the last 50 through the API.
 	for tg.pinStock() > 50 {
@@ -449,6 +450,7 @@ func supplierConfig(t *testing.T, js string) (c gatewaySupplier) {
 
 func TestVoid(t *testing.T) {
 	tg := newTestGateway(t)
+	tg.noReplenish()
 	lane := tg.terminal("lane-1", "m-42")
 	sale := wantStatus(t, tg.sell(lane, "k1", pinSale), 201, "")
 	id := sale["id"].(string)

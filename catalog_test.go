@@ -134,3 +134,12 @@ func TestRateLimit(t *testing.T) {
 	// Another key has its own budget.
 	wantStatus(t, tg.call("GET", "/v1/products", testSupportKey, nil), 200, "")
 }
+
+func TestMethodNotAllowedSaysWhatIs(t *testing.T) {
+	tg := newTestGateway(t)
+	r := tg.call("PATCH", "/v1/products/x", testAdminKey, nil)
+	wantStatus(t, r, 405, "method_not_allowed")
+	if allow := r.Header.Get("Allow"); allow != "GET, HEAD, PUT" {
+		t.Fatalf("Allow %q", allow)
+	}
+}

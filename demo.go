@@ -24,7 +24,7 @@ const (
 func demoSuppliers() []supply.SupplierConfig {
 	fast := supply.BreakerConfig{Failures: 5, OpenFor: dur(10 * time.Second)}
 	return []supply.SupplierConfig{
-		{Name: "sim-pin", Driver: "pinstock", Breaker: fast},
+		{Name: "sim-pin", Driver: "simpin", Settings: json.RawMessage(`{"delivery":"2s"}`), Breaker: fast},
 		{Name: "sim-topup", Driver: "sim", Settings: json.RawMessage(`{"types":["topup"],"latency":"30ms"}`), Timeout: dur(3 * time.Second), Breaker: fast},
 		{Name: "sim-topup-backup", Driver: "sim", Settings: json.RawMessage(`{"types":["topup"],"latency":"60ms"}`), Timeout: dur(3 * time.Second), Breaker: fast},
 		{Name: "sim-gift", Driver: "sim", Settings: json.RawMessage(`{"types":["giftcard"],"latency":"40ms"}`), Timeout: dur(3 * time.Second), Breaker: fast},
@@ -50,6 +50,17 @@ func seedDemo(ctx context.Context, g *Gateway) error {
 			return err
 		}
 		if _, err := g.Catalog.Put(ctx, p); err != nil {
+			return err
+		}
+	}
+	levels, err := g.Inventory.Levels(ctx)
+	if err != nil {
+		return err
+	}
+	if len(levels) == 0 {
+		// The demo never runs dry: under 100 PINs, the simulated supplier is asked for more.
+		if err := g.Inventory.SetLevel(ctx, inventory.Level{NodeID: g.NodeID, ProductID: DemoPINProduct,
+			TargetLevel: demoPINStock, ReorderLevel: 100}); err != nil {
 			return err
 		}
 	}

@@ -6,8 +6,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -28,6 +26,7 @@ import (
 	// The built-in drivers are always there; partners add theirs by importing them beside this.
 	_ "github.com/prepaidgw/gateway/drivers/pinstock"
 	_ "github.com/prepaidgw/gateway/drivers/sim"
+	_ "github.com/prepaidgw/gateway/drivers/simpin"
 	"github.com/prepaidgw/gateway/internal/sqlitedb"
 	"github.com/prepaidgw/gateway/inventory"
 	"github.com/prepaidgw/gateway/secret"
@@ -57,6 +56,8 @@ type Options struct {
 	Out     io.Writer // where first-start keys are printed, once
 	// ResolveEvery is how often pending transactions are inquired; default 5s.
 	ResolveEvery time.Duration
+	// ReplenishEvery is how often stock levels are checked besides after each sale; default 5s.
+	ReplenishEvery time.Duration
 }
 
 // Gateway is one running gateway node with everything it owns.
@@ -68,8 +69,10 @@ type Gateway struct {
 	Router    *supply.Router
 	Conduit   *conduit.Service
 	API       *api.Server
-	NodeID    string
-	AdminKey  string
+	// Replenisher keeps PIN stock at its levels.
+	Replenisher *inventory.Replenisher
+	NodeID      string
+	AdminKey    string
 
 	handler http.Handler
 	log     *slog.Logger
@@ -101,18 +104,6 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	pinKey, created, err := secret.LoadOrCreateKey(opts.Env("GATEWAY_PIN_KEY"), filepath.Join(opts.DataDir, "pin.key"))
-	if err != nil {
-		return nil, fmt.Errorf("PIN key: %w", err)
-	}
-	if created {
-		opts.Log.Warn("generated a new PIN encryption key; back it up, stock cannot be read without it",
-			"file", filepath.Join(opts.DataDir, "pin.key"))
-	}
-	keys, err := secret.NewKeyring(pinKey)
-	if err != nil {
-		return nil, err
-	}
 	adminKey, err := staticKey(opts, "GATEWAY_ADMIN_KEY", "admin.key", "gwa_", "admin")
 	if err != nil {
 		return nil, err
@@ -126,15 +117,44 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	keys, err := loadPINKeys(ctx, db, opts)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	g := &Gateway{DB: db, NodeID: cfg.NodeID, AdminKey: adminKey, log: opts.Log}
-	if err := g.build(ctx, opts, cfg, keys, pinKey, supportKey); err != nil {
+	if err := g.build(ctx, opts, cfg, keys, supportKey); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
 	return g, nil
 }
 
-func (g *Gateway) build(ctx context.Context, opts Options, cfg Config, keys *secret.Keyring, pinKey []byte, supportKey string) error {
+// PINKeyFile is where the PIN keys are kept under the data directory.
+func PINKeyFile(dataDir string) string { return filepath.Join(dataDir, "pin.key") }
+
+// loadPINKeys reads the PIN key from GATEWAY_PIN_KEY or the key file, making a new key file
+// only for a database that holds no sealed stock yet: a lost key must stop the start, not be
+// quietly replaced.
+func loadPINKeys(ctx context.Context, db *sqlitedb.DB, opts Options) (*secret.Keyring, error) {
+	if err := db.Migrate(ctx, "inventory", inventory.Migrations()); err != nil {
+		return nil, err
+	}
+	file := PINKeyFile(opts.DataDir)
+	keys, created, err := secret.LoadKeyring(opts.Env("GATEWAY_PIN_KEY"), file, !inventory.HasSealedStock(ctx, db))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no PIN key: this database holds sealed PIN stock but %s is missing and GATEWAY_PIN_KEY is not set; restore the key", file)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("PIN key: %w", err)
+	}
+	if created {
+		opts.Log.Warn("generated a new PIN encryption key; back it up, stock cannot be read without it", "file", file)
+	}
+	return keys, nil
+}
+
+func (g *Gateway) build(ctx context.Context, opts Options, cfg Config, keys *secret.Keyring, supportKey string) error {
 	var err error
 	if g.Auth, err = auth.NewStore(ctx, g.DB, map[string]auth.Role{g.AdminKey: auth.RoleAdmin, supportKey: auth.RoleSupport}); err != nil {
 		return err
@@ -142,9 +162,7 @@ func (g *Gateway) build(ctx context.Context, opts Options, cfg Config, keys *sec
 	if g.Catalog, err = catalog.NewStore(ctx, g.DB); err != nil {
 		return err
 	}
-	digestKey := hmac.New(sha256.New, pinKey)
-	digestKey.Write([]byte("pin-digest"))
-	if g.Inventory, err = inventory.NewStore(ctx, g.DB, keys, digestKey.Sum(nil)); err != nil {
+	if g.Inventory, err = inventory.NewStore(ctx, g.DB, keys, opts.Log); err != nil {
 		return err
 	}
 	if g.Router, err = supply.New(cfg.Suppliers, drivers.Env{Stock: g.Inventory, Logger: opts.Log}); err != nil {
@@ -165,7 +183,7 @@ func (g *Gateway) build(ctx context.Context, opts Options, cfg Config, keys *sec
 	} else if n > 0 {
 		opts.Log.Warn("found transactions left unanswered by a stop; they are pending until resolved", "count", n)
 	}
-	g.API = &api.Server{Auth: g.Auth, Catalog: g.Catalog, Conduit: g.Conduit, Router: g.Router, Stock: g.Inventory,
+	g.API = &api.Server{Auth: g.Auth, Catalog: g.Catalog, Conduit: g.Conduit, Router: g.Router, Inventory: g.Inventory,
 		DB: g.DB, NodeID: cfg.NodeID, OpenAPI: OpenAPI, Log: opts.Log, RateLimit: cfg.RateLimit}
 	g.handler = g.API.Handler()
 
@@ -175,12 +193,59 @@ func (g *Gateway) build(ctx context.Context, opts Options, cfg Config, keys *sec
 	}
 	bg, stop := context.WithCancel(context.Background())
 	g.stop = stop
+	g.Replenisher = &inventory.Replenisher{Store: g.Inventory, Find: g.findOrderer, Every: opts.ReplenishEvery, Log: opts.Log}
+	g.goBackground(func() { g.resolveLoop(bg, every) })
+	g.goBackground(func() { g.Replenisher.Run(bg) })
+	g.goBackground(func() { watchKeyFile(bg, keys, PINKeyFile(opts.DataDir), time.Second) })
+	return nil
+}
+
+func (g *Gateway) goBackground(f func()) {
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
-		g.resolveLoop(bg, every)
+		f()
 	}()
-	return nil
+}
+
+// findOrderer returns the first supplier of product whose driver takes PIN orders.
+func (g *Gateway) findOrderer(ctx context.Context, productID string) (string, drivers.Orderer, bool) {
+	p, err := g.Catalog.Get(ctx, productID)
+	if err != nil {
+		return "", nil, false
+	}
+	for _, name := range p.Suppliers {
+		if d, ok := g.Router.Driver(name); ok {
+			if o, ok := d.(drivers.Orderer); ok {
+				return name, o, true
+			}
+		}
+	}
+	return "", nil, false
+}
+
+// watchKeyFile rereads the key file when it changes, so that a rotation's new key seals new
+// stock within a second.
+func watchKeyFile(ctx context.Context, keys *secret.Keyring, file string, every time.Duration) {
+	var last time.Time
+	if st, err := os.Stat(file); err == nil {
+		last = st.ModTime()
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st, err := os.Stat(file)
+		if err != nil || st.ModTime().Equal(last) {
+			continue
+		}
+		last = st.ModTime()
+		_ = keys.Reload()
+	}
 }
 
 func (g *Gateway) resolveLoop(ctx context.Context, every time.Duration) {

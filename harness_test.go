@@ -150,3 +150,10 @@ func (tg *testGateway) sell(key, idem string, body any) response {
 type gatewaySupplier = supply.SupplierConfig
 
 func gatewayDuration(d time.Duration) drivers.Duration { return drivers.Duration(d) }
+
+// noReplenish turns the demo's replenishment off, for tests that count stock down exactly.
+func (tg *testGateway) noReplenish() {
+	tg.t.Helper()
+	wantStatus(tg.t, tg.call("PUT", "/v1/inventory/levels", testAdminKey, map[string]any{
+		"product_id": gateway.DemoPINProduct, "target_level": 0, "reorder_level": 0}), 200, "")
+}

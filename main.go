@@ -19,9 +19,13 @@ const usage = `gateway: a prepaid-products gateway
 
 usage:
   gateway serve [--demo] [--data DIR] [--listen ADDR] [--config FILE]
+  gateway import --product ID [--data DIR] [--node ID] FILE
+  gateway keys rotate-pin-key [--data DIR] [--grace 3s]
 
 commands:
-  serve   run the gateway (a hub and one server node) on embedded SQLite
+  serve    run the gateway (a hub and one server node) on embedded SQLite
+  import   import a serial,pin,expires_at CSV file into a PIN product's stock, all or nothing
+  keys     rotate-pin-key: seal all PIN stock under a new key, while the gateway keeps selling
 `
 
 // Main runs the gateway command line: args without the program name, env for variables,
@@ -35,6 +39,14 @@ func Main(ctx context.Context, args []string, env func(string) string, stdout, s
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], env, stdout, stderr)
+	case "import":
+		return importCmd(ctx, args[1:], env, stdout, stderr)
+	case "keys":
+		if len(args) < 2 || args[1] != "rotate-pin-key" {
+			fmt.Fprint(stderr, usage)
+			return errors.New("keys: the only subcommand is rotate-pin-key")
+		}
+		return rotatePINKey(ctx, args[2:], env, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

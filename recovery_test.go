@@ -1,13 +1,13 @@
 package gateway_test
 
 import (
-	"errors"
-	"net/http"
-	"strings"
 	"bytes"
 	"context"
+	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"

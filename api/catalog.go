@@ -20,8 +20,8 @@ type stockView struct {
 
 func (s *Server) productView(r *http.Request, p catalog.Product) (productView, error) {
 	v := productView{Product: p}
-	if p.Type == catalog.TypePIN && s.Stock != nil {
-		n, err := s.Stock.Available(r.Context(), p.ID, s.NodeID)
+	if p.Type == catalog.TypePIN {
+		n, err := s.Inventory.Available(r.Context(), p.ID, s.NodeID)
 		if err != nil {
 			return v, err
 		}

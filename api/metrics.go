@@ -33,7 +33,7 @@ func newMetrics(s *Server) *metrics {
 	}, []string{"type", "status"})
 	m.reg.MustRegister(m.requests, m.latency, m.sales,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&supplierCollector{s: s})
+		&supplierCollector{s: s}, &stockCollector{s: s})
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "gateway_transactions_pending", Help: "Transactions whose supplier outcome is not yet known.",
 	}, func() float64 {
@@ -87,5 +87,41 @@ func (c *supplierCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(supplierRequestsDesc, prometheus.CounterValue, float64(st.Requests), st.Name)
 		ch <- prometheus.MustNewConstMetric(supplierFailuresDesc, prometheus.CounterValue, float64(st.Failures), st.Name)
+	}
+}
+
+var (
+	stockAvailableDesc = prometheus.NewDesc("gateway_pin_stock_available",
+		"PINs that can be sold now, per product and node with a stock level set.", []string{"product", "node"}, nil)
+	stockLowDesc = prometheus.NewDesc("gateway_pin_stock_low",
+		"1 when available PIN stock is under the reorder level.", []string{"product", "node"}, nil)
+)
+
+// stockCollector reads stock at scrape time, for every (node, product) with levels set.
+type stockCollector struct{ s *Server }
+
+func (c *stockCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- stockAvailableDesc
+	ch <- stockLowDesc
+}
+
+func (c *stockCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	levels, err := c.s.Inventory.Levels(ctx)
+	if err != nil {
+		return
+	}
+	for _, l := range levels {
+		n, err := c.s.Inventory.Available(ctx, l.ProductID, l.NodeID)
+		if err != nil {
+			return
+		}
+		low := 0.0
+		if n < l.ReorderLevel {
+			low = 1
+		}
+		ch <- prometheus.MustNewConstMetric(stockAvailableDesc, prometheus.GaugeValue, float64(n), l.ProductID, l.NodeID)
+		ch <- prometheus.MustNewConstMetric(stockLowDesc, prometheus.GaugeValue, low, l.ProductID, l.NodeID)
 	}
 }

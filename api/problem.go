@@ -42,7 +42,6 @@ const (
 	codeDuplicatePIN        = "duplicate_pin"
 	codeMethodNotAllowed    = "method_not_allowed"
 	codeInternal            = "internal_error"
-	codeUnsupportedMedia    = "unsupported_media_type"
 	codeSupplierUnavailable = supply.CodeSupplierUnavailable
 )
 
@@ -122,9 +121,7 @@ func (s *Server) failErr(w http.ResponseWriter, r *http.Request, err error) {
 		s.fail(w, r, codeIdemInProgress, err.Error()+"; retry shortly with the same key and body")
 	case errors.Is(err, conduit.ErrVoidNotAllowed):
 		s.fail(w, r, codeVoidNotAllowed, err.Error())
-	case errors.Is(err, inventory.ErrDuplicatePIN):
-		s.fail(w, r, codeDuplicatePIN, err.Error())
-	case errors.Is(err, conduit.ErrBadCursor):
+	case errors.Is(err, conduit.ErrBadCursor), errors.Is(err, inventory.ErrBadCursor):
 		p := newProblem(codeValidation, "the cursor is not valid")
 		p.Errors = []catalog.FieldError{{Field: "cursor", Message: "is not a cursor this gateway gave out"}}
 		writeProblem(w, p)

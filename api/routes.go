@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -20,10 +21,20 @@ const (
 // these (a test checks).
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.recoverer, s.observe)
+	r.Use(middleware.RequestID, s.recoverer, s.observe, middleware.GetHead)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, codeNotFound, "no such endpoint") })
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		s.fail(w, r, codeMethodNotAllowed, r.Method+" is not allowed here")
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		var allowed []string
+		for _, m := range []string{"GET", "POST", "PUT", "DELETE"} {
+			if r.Match(chi.NewRouteContext(), m, req.URL.Path) {
+				allowed = append(allowed, m)
+				if m == "GET" { // answered by GetHead
+					allowed = append(allowed, "HEAD")
+				}
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		s.fail(w, req, codeMethodNotAllowed, req.Method+" is not allowed here; use "+strings.Join(allowed, " or "))
 	})
 
 	r.Get("/healthz", s.healthz)
@@ -48,6 +59,11 @@ func (s *Server) routes() http.Handler {
 		r.With(s.allow(admin, terminal)).Post("/transactions/{id}/void", s.voidTransaction)
 
 		r.With(s.allow(admin, support)).Get("/suppliers", s.listSuppliers)
+
+		r.With(s.allow(admin)).Post("/inventory/batches", s.importBatch)
+		r.With(s.allow(admin, support)).Get("/inventory", s.getInventory)
+		r.With(s.allow(admin)).Put("/inventory/levels", s.putLevels)
+		r.With(s.allow(admin, support)).Get("/inventory/orders", s.listOrders)
 	})
 	return r
 }

@@ -13,13 +13,9 @@ import (
 	"github.com/prepaidgw/gateway/auth"
 	"github.com/prepaidgw/gateway/catalog"
 	"github.com/prepaidgw/gateway/conduit"
+	"github.com/prepaidgw/gateway/inventory"
 	"github.com/prepaidgw/gateway/supply"
 )
-
-// Stock is what the API shows of PIN stock.
-type Stock interface {
-	Available(ctx context.Context, productID, nodeID string) (int, error)
-}
 
 // Pinger answers whether the database is reachable and migrated.
 type Pinger interface {
@@ -28,15 +24,15 @@ type Pinger interface {
 
 // Server holds what the handlers need.
 type Server struct {
-	Auth    *auth.Store
-	Catalog *catalog.Store
-	Conduit *conduit.Service
-	Router  *supply.Router
-	Stock   Stock
-	DB      Pinger
-	NodeID  string // the node this server sells for
-	OpenAPI []byte // the served contract
-	Log     *slog.Logger
+	Auth      *auth.Store
+	Catalog   *catalog.Store
+	Conduit   *conduit.Service
+	Router    *supply.Router
+	Inventory *inventory.Store
+	DB        Pinger
+	NodeID    string // the node this server sells for
+	OpenAPI   []byte // the served contract
+	Log       *slog.Logger
 	// RateLimit is the most requests a key may make per second; 0 means 50.
 	RateLimit int
 

@@ -15,6 +15,7 @@ import (
 	"github.com/prepaidgw/gateway/catalog"
 	"github.com/prepaidgw/gateway/drivers"
 	"github.com/prepaidgw/gateway/internal/sqlitedb"
+	"github.com/prepaidgw/gateway/secret"
 )
 
 type txnRow struct {
@@ -246,4 +247,19 @@ func (s *Service) list(ctx context.Context, f Filter) ([]txnRow, string, error) 
 		next = encodeCursor(rows[len(rows)-1].Seq)
 	}
 	return rows, next, nil
+}
+
+// Reseal re-encrypts every sealed value of the transactions (PINs, card numbers, first
+// answers) under keys' current key, a few hundred rows per commit. It returns how many changed.
+func Reseal(ctx context.Context, db *sqlitedb.DB, keys *secret.Keyring) (int, error) {
+	total := 0
+	for _, col := range []struct{ column, what string }{{"pin_sealed", "pin"}, {"card_sealed", "card"}, {"reply", "reply"}} {
+		n, err := db.ResealColumn(ctx, "transactions", "seq", col.column, "id",
+			func(id string) []byte { return aad(id, col.what) }, keys.Reseal)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
 }

@@ -197,3 +197,17 @@ func DecodeSettings(raw json.RawMessage, v any) error {
 	}
 	return nil
 }
+
+// OrderRequest asks a PIN supplier for more stock.
+type OrderRequest struct {
+	OrderID   string // unique; send it as the supplier-side order reference
+	ProductID string
+	Quantity  int
+}
+
+// Orderer is a PIN supplier that can be sent replenishment orders. Delivery may take a while:
+// the gateway asks CollectPINs until it reports the order delivered, then books the PINs in.
+type Orderer interface {
+	OrderPINs(ctx context.Context, order OrderRequest) (supplierRef string, err error)
+	CollectPINs(ctx context.Context, order OrderRequest, supplierRef string) (pins []PIN, delivered bool, err error)
+}

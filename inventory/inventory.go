@@ -1,5 +1,6 @@
-// Package inventory owns PIN stock: sealed PINs, their import, and their sale, first expiry
-// first out, one PIN to one transaction, never twice.
+// Package inventory owns PIN stock: sealed PINs, their import, their sale first expiry first
+// out (one PIN to one transaction, never twice), void quarantine, stock levels and
+// replenishment orders.
 package inventory
 
 import (
@@ -11,12 +12,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
+	"log/slog"
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/oklog/ulid/v2"
 
 	"github.com/prepaidgw/gateway/drivers"
 	"github.com/prepaidgw/gateway/internal/sqlitedb"
@@ -26,27 +26,71 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// Migrations are the inventory's tables, for callers that must look at the stock before
+// they can build a Store (to know whether a PIN key must already exist).
+func Migrations() fs.FS {
+	sub, _ := fs.Sub(migrations, "migrations")
+	return sub
+}
+
 // noExpiry sorts after every real expiry, so FEFO sends PINs without one last.
 const noExpiry = "9999"
-
-// ErrDuplicatePIN means a serial or PIN is already in stock (or twice in one import).
-var ErrDuplicatePIN = errors.New("inventory: serial or PIN already known")
 
 // Store is the PIN stock of one database.
 type Store struct {
 	db      *sqlitedb.DB
 	keys    *secret.Keyring
 	digestK []byte
+	log     *slog.Logger
 	now     func() time.Time
+	sold    chan struct{} // poked after each sale, so replenishment looks at once
 }
 
-// NewStore migrates the inventory tables.
-func NewStore(ctx context.Context, db *sqlitedb.DB, keys *secret.Keyring, digestKey []byte) (*Store, error) {
-	sub, _ := fs.Sub(migrations, "migrations")
-	if err := db.Migrate(ctx, "inventory", sub); err != nil {
+// ErrWrongKey means the PIN key given is not the one the stock was sealed with.
+var ErrWrongKey = errors.New("the PIN key does not open this database's PIN stock")
+
+// HasSealedStock reports whether db already holds data sealed under some PIN key, so that a
+// missing key is an error rather than a reason to make a new one.
+func HasSealedStock(ctx context.Context, db *sqlitedb.DB) bool {
+	var n int
+	err := db.R.GetContext(ctx, &n, `SELECT count(*) FROM inventory_meta WHERE name='digest_key'`)
+	return err == nil && n > 0
+}
+
+// NewStore migrates the inventory tables and checks that keys opens the stock: the digest key
+// is kept sealed in the database, so a wrong key is caught here, at start, not at a sale.
+func NewStore(ctx context.Context, db *sqlitedb.DB, keys *secret.Keyring, log *slog.Logger) (*Store, error) {
+	if err := db.Migrate(ctx, "inventory", Migrations()); err != nil {
 		return nil, err
 	}
-	return &Store{db: db, keys: keys, digestK: digestKey, now: time.Now}, nil
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Store{db: db, keys: keys, log: log, now: time.Now, sold: make(chan struct{}, 1)}
+	var sealed []byte
+	err := db.R.GetContext(ctx, &sealed, `SELECT value FROM inventory_meta WHERE name='digest_key'`)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		s.digestK = secret.NewKey()
+		if err := db.Tx(ctx, func(tx *sqlx.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO inventory_meta(name, value) VALUES ('digest_key', ?)`,
+				keys.Seal(s.digestK, []byte("digest_key")))
+			return err
+		}); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, err
+	default:
+		if s.digestK, err = keys.Open(sealed, []byte("digest_key")); err != nil {
+			id, _ := secret.SealedKeyID(sealed)
+			return nil, fmt.Errorf("%w: the stock is sealed under key %s, the key given is %s", ErrWrongKey, id, keys.CurrentID())
+		}
+	}
+	if err := s.recoverImports(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 func (s *Store) digest(pin string) string {
@@ -55,67 +99,8 @@ func (s *Store) digest(pin string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// Row is one PIN to import.
-type Row struct {
-	Line      int // for error messages
-	Serial    string
-	PIN       string
-	ExpiresAt *time.Time
-}
-
-// Batch is the result of an import.
-type Batch struct {
-	ID        string `json:"batch_id"`
-	ProductID string `json:"product_id"`
-	Count     int    `json:"count"`
-}
-
-// Import adds rows to the stock of product at node, all or nothing, in one database
-// transaction. next returns io.EOF after the last row; rows are read one at a time, so an
-// import needs memory for one row, not for the file.
-func (s *Store) Import(ctx context.Context, productID, nodeID string, next func() (Row, error)) (Batch, error) {
-	b := Batch{ID: "bat_" + ulid.Make().String(), ProductID: productID}
-	now := sqlitedb.FormatTime(s.now())
-	err := s.db.Tx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO pin_batches(id, product_id, node_id, count, created_at) VALUES (?,?,?,0,?)`,
-			b.ID, productID, nodeID, now); err != nil {
-			return err
-		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO pins(product_id, serial, pin_sealed, pin_digest, expires_at, node_id, state, batch_id, updated_at)
-			VALUES (?,?,?,?,?,?,'available',?,?)`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for {
-			r, err := next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			var exp any
-			if r.ExpiresAt != nil {
-				exp = sqlitedb.FormatTime(*r.ExpiresAt)
-			}
-			sealed := s.keys.Seal([]byte(r.PIN), []byte(r.Serial))
-			if _, err := stmt.ExecContext(ctx, productID, r.Serial, sealed, s.digest(r.PIN), exp, nodeID, b.ID, now); err != nil {
-				if sqlitedb.IsUniqueViolation(err) {
-					return fmt.Errorf("%w: line %d (serial %s)", ErrDuplicatePIN, r.Line, r.Serial)
-				}
-				return err
-			}
-			b.Count++
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE pin_batches SET count=? WHERE id=?`, b.Count, b.ID)
-		return err
-	})
-	if err != nil {
-		return Batch{}, err
-	}
-	return b, nil
-}
+// Sold is poked (without blocking) after each sale.
+func (s *Store) Sold() <-chan struct{} { return s.sold }
 
 type pinRow struct {
 	Serial    string         `db:"serial"`
@@ -130,8 +115,7 @@ func (s *Store) open(r pinRow) (drivers.PIN, error) {
 	}
 	p := drivers.PIN{Serial: r.Serial, Code: string(code)}
 	if r.ExpiresAt.Valid {
-		t, err := time.Parse(time.RFC3339Nano, r.ExpiresAt.String)
-		if err == nil {
+		if t, err := time.Parse(time.RFC3339Nano, r.ExpiresAt.String); err == nil {
 			p.ExpiresAt = &t
 		}
 	}
@@ -156,6 +140,10 @@ func (s *Store) Claim(ctx context.Context, productID, nodeID, txnID string) (dri
 	}
 	if err != nil {
 		return drivers.PIN{}, err
+	}
+	select {
+	case s.sold <- struct{}{}:
+	default:
 	}
 	return s.open(r)
 }
@@ -195,4 +183,15 @@ func (s *Store) Available(ctx context.Context, productID, nodeID string) (int, e
 	err := s.db.R.GetContext(ctx, &n, `SELECT count(*) FROM pins WHERE product_id=? AND node_id=? AND state='available'
 		AND ifnull(expires_at, '`+noExpiry+`') > ?`, productID, nodeID, sqlitedb.FormatTime(s.now()))
 	return n, err
+}
+
+// Reseal re-encrypts every PIN and the digest key under keys' current key, a few hundred rows
+// per commit so that sales go on. It returns how many values changed.
+func Reseal(ctx context.Context, db *sqlitedb.DB, keys *secret.Keyring) (int, error) {
+	n, err := db.ResealColumn(ctx, "pins", "id", "pin_sealed", "serial", func(serial string) []byte { return []byte(serial) }, keys.Reseal)
+	if err != nil {
+		return n, err
+	}
+	m, err := db.ResealColumn(ctx, "inventory_meta", "rowid", "value", "name", func(name string) []byte { return []byte(name) }, keys.Reseal)
+	return n + m, err
 }

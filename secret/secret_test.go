@@ -39,20 +39,47 @@ func TestSealOpen(t *testing.T) {
 	}
 }
 
-func TestLoadOrCreateKey(t *testing.T) {
+func TestLoadKeyring(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "pin.key")
-	k1, created, err := secret.LoadOrCreateKey("", file)
-	if err != nil || !created || len(k1) != secret.KeySize {
+	if _, _, err := secret.LoadKeyring("", file, false); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing key file without create: %v", err)
+	}
+	k1, created, err := secret.LoadKeyring("", file, true)
+	if err != nil || !created {
 		t.Fatalf("create: %v %v", created, err)
 	}
 	if st, _ := os.Stat(file); st.Mode().Perm() != 0o600 {
 		t.Fatalf("key file mode %v", st.Mode())
 	}
-	k2, created, err := secret.LoadOrCreateKey("", file)
-	if err != nil || created || !bytes.Equal(k1, k2) {
+	k2, created, err := secret.LoadKeyring("", file, true)
+	if err != nil || created || k2.CurrentID() != k1.CurrentID() {
 		t.Fatal("second start did not read the same key")
 	}
-	if _, _, err := secret.LoadOrCreateKey("not-a-key", file); err == nil {
+	if _, _, err := secret.LoadKeyring("not-a-key", file, true); err == nil {
 		t.Fatal("accepted a malformed key")
+	}
+}
+
+// A running keyring opens a value sealed under a key that a rotation added to its file.
+func TestKeyringFollowsItsFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "pin.key")
+	old := key(1)
+	if err := secret.WriteKeyFile(file, old); err != nil {
+		t.Fatal(err)
+	}
+	running, err := secret.OpenKeyFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := secret.WriteKeyFile(file, key(2), old); err != nil {
+		t.Fatal(err)
+	}
+	rotator, _ := secret.OpenKeyFile(file)
+	sealed := rotator.Seal([]byte("pin"), nil)
+	if got, err := running.Open(sealed, nil); err != nil || string(got) != "pin" {
+		t.Fatalf("running keyring after rotation: %q %v", got, err)
+	}
+	if running.CurrentID() != secret.KeyID(key(2)) {
+		t.Fatal("running keyring still seals with the old key")
 	}
 }

@@ -1,8 +1,12 @@
+-- A batch is one import or one delivered replenishment order. Its PINs stay 'importing'
+-- (invisible to sales) until every row has been checked, so an import is all or nothing.
 CREATE TABLE pin_batches (
 	id          TEXT PRIMARY KEY,
 	product_id  TEXT NOT NULL,
 	node_id     TEXT NOT NULL,
 	count       INTEGER NOT NULL,
+	status      TEXT NOT NULL CHECK (status IN ('importing', 'committing', 'active', 'failed')),
+	order_id    TEXT,
 	created_at  TEXT NOT NULL
 );
 
@@ -16,7 +20,7 @@ CREATE TABLE pins (
 	pin_digest  TEXT NOT NULL UNIQUE,
 	expires_at  TEXT,
 	node_id     TEXT NOT NULL,
-	state       TEXT NOT NULL CHECK (state IN ('available', 'reserved', 'sold', 'voided')),
+	state       TEXT NOT NULL CHECK (state IN ('importing', 'available', 'reserved', 'sold', 'voided')),
 	txn_id      TEXT UNIQUE,
 	batch_id    TEXT NOT NULL REFERENCES pin_batches(id),
 	sold_at     TEXT,
@@ -25,3 +29,35 @@ CREATE TABLE pins (
 
 -- First expiry first out; a PIN without expiry goes last.
 CREATE INDEX pins_pick ON pins(product_id, node_id, state, ifnull(expires_at, '9999'), id);
+CREATE INDEX pins_batch ON pins(batch_id, state);
+
+-- Values the inventory keeps about itself, such as its digest key (sealed).
+CREATE TABLE inventory_meta (
+	name  TEXT PRIMARY KEY,
+	value BLOB NOT NULL
+);
+
+CREATE TABLE stock_levels (
+	node_id       TEXT NOT NULL,
+	product_id    TEXT NOT NULL,
+	target_level  INTEGER NOT NULL,
+	reorder_level INTEGER NOT NULL,
+	updated_at    TEXT NOT NULL,
+	PRIMARY KEY (node_id, product_id)
+);
+
+CREATE TABLE replenishment_orders (
+	id            TEXT PRIMARY KEY,
+	product_id    TEXT NOT NULL,
+	node_id       TEXT NOT NULL,
+	supplier      TEXT NOT NULL,
+	quantity      INTEGER NOT NULL,
+	received      INTEGER NOT NULL DEFAULT 0,
+	status        TEXT NOT NULL CHECK (status IN ('placed', 'received', 'failed')),
+	supplier_ref  TEXT NOT NULL DEFAULT '',
+	error         TEXT NOT NULL DEFAULT '',
+	created_at    TEXT NOT NULL,
+	updated_at    TEXT NOT NULL
+);
+-- At most one open order per product and node: no duplicate orders while one is open.
+CREATE UNIQUE INDEX replenishment_one_open ON replenishment_orders(product_id, node_id) WHERE status = 'placed';
