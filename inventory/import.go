@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"context"
+	"database/sql"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -56,7 +57,7 @@ const MaxImportErrors = 100
 
 // importChunk is how many rows one write transaction holds, so that sales keep going
 // between the chunks of a large import.
-const importChunk = 5000
+const importChunk = 10000
 
 var (
 	serialPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -95,6 +96,7 @@ func (s *Store) importRows(ctx context.Context, productID, nodeID, orderID strin
 		ie.Lines = append(ie.Lines, catalog.FieldError{Field: fmt.Sprintf("line %d", line), Message: fmt.Sprintf(format, args...)})
 	}
 	var chunk []Row
+	var firstID, lastID int64
 	flush := func() error {
 		if len(chunk) == 0 {
 			return nil
@@ -112,7 +114,8 @@ func (s *Store) importRows(ctx context.Context, productID, nodeID, orderID strin
 					exp = sqlitedb.FormatTime(*r.ExpiresAt)
 				}
 				sealed := s.keys.Seal([]byte(r.PIN), []byte(r.Serial))
-				if _, err := stmt.ExecContext(ctx, productID, r.Serial, sealed, s.digest(r.PIN), exp, nodeID, b.ID, stamp); err != nil {
+				res, err := stmt.ExecContext(ctx, productID, r.Serial, sealed, s.digest(r.PIN), exp, nodeID, b.ID, stamp)
+				if err != nil {
 					if !sqlitedb.IsUniqueViolation(err) {
 						return err
 					}
@@ -120,9 +123,15 @@ func (s *Store) importRows(ctx context.Context, productID, nodeID, orderID strin
 					problem(r.Line, true, "serial %s or its PIN is already in stock or earlier in the file", r.Serial)
 					continue
 				}
+				id, _ := res.LastInsertId()
+				if firstID == 0 {
+					firstID = id
+				}
+				lastID = id
 				b.Count++
 			}
-			return nil
+			_, err = tx.ExecContext(ctx, `UPDATE pin_batches SET first_id=?, last_id=? WHERE id=?`, nullID(firstID), nullID(lastID), b.ID)
+			return err
 		})
 		chunk = chunk[:0]
 		return err
@@ -193,7 +202,7 @@ func (s *Store) activateBatch(ctx context.Context, batchID string, count int) er
 	}); err != nil {
 		return err
 	}
-	return s.inChunks(ctx, `UPDATE pins SET state='available' WHERE id IN (SELECT id FROM pins WHERE batch_id=? AND state='importing' LIMIT ?)`,
+	return s.overBatch(ctx, `UPDATE pins SET state='available' WHERE id BETWEEN ? AND ? AND batch_id=? AND state='importing'`,
 		batchID, func(tx *sqlx.Tx) error {
 			if _, err := tx.ExecContext(ctx, `UPDATE pin_batches SET status='active' WHERE id=?`, batchID); err != nil {
 				return err
@@ -207,33 +216,50 @@ func (s *Store) activateBatch(ctx context.Context, batchID string, count int) er
 
 // discardBatch removes a failed import's rows.
 func (s *Store) discardBatch(ctx context.Context, batchID string) error {
-	return s.inChunks(ctx, `DELETE FROM pins WHERE id IN (SELECT id FROM pins WHERE batch_id=? AND state='importing' LIMIT ?)`,
+	return s.overBatch(ctx, `DELETE FROM pins WHERE id BETWEEN ? AND ? AND batch_id=? AND state='importing'`,
 		batchID, func(tx *sqlx.Tx) error {
 			_, err := tx.ExecContext(ctx, `UPDATE pin_batches SET status='failed', count=0 WHERE id=?`, batchID)
 			return err
 		})
 }
 
-// inChunks repeats stmt(batchID, chunk) until it touches no row, then runs finish in the
-// same transaction as the last, empty, round.
-func (s *Store) inChunks(ctx context.Context, stmt, batchID string, finish func(tx *sqlx.Tx) error) error {
+// overBatch runs stmt(from, to, batchID) over the batch's id range a chunk per commit, so
+// that sales go on in between, and runs finish in the commit of the last chunk.
+func (s *Store) overBatch(ctx context.Context, stmt, batchID string, finish func(tx *sqlx.Tx) error) error {
+	var r struct {
+		First sql.NullInt64 `db:"first_id"`
+		Last  sql.NullInt64 `db:"last_id"`
+	}
+	if err := s.db.R.GetContext(ctx, &r, `SELECT first_id, last_id FROM pin_batches WHERE id=?`, batchID); err != nil {
+		return err
+	}
+	from, last := r.First.Int64, r.Last.Int64
 	for {
-		var n int64
+		to := from + importChunk - 1
+		done := !r.First.Valid || to >= last
 		err := s.db.Tx(ctx, func(tx *sqlx.Tx) error {
-			res, err := tx.ExecContext(ctx, stmt, batchID, importChunk)
-			if err != nil {
-				return err
+			if r.First.Valid {
+				if _, err := tx.ExecContext(ctx, stmt, from, to, batchID); err != nil {
+					return err
+				}
 			}
-			n, _ = res.RowsAffected()
-			if n == 0 {
-				err = finish(tx)
+			if done {
+				return finish(tx)
 			}
-			return err
+			return nil
 		})
-		if err != nil || n == 0 {
+		if err != nil || done {
 			return err
 		}
+		from = to + 1
 	}
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
 }
 
 // recoverImports finishes what a stop interrupted: a checked batch is made available, an

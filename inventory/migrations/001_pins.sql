@@ -7,6 +7,10 @@ CREATE TABLE pin_batches (
 	count       INTEGER NOT NULL,
 	status      TEXT NOT NULL CHECK (status IN ('importing', 'committing', 'active', 'failed')),
 	order_id    TEXT,
+	-- the range of pins.id its rows were written in, so that finishing or undoing it walks
+	-- the primary key instead of needing an index of its own
+	first_id    INTEGER,
+	last_id     INTEGER,
 	created_at  TEXT NOT NULL
 );
 
@@ -17,19 +21,20 @@ CREATE TABLE pins (
 	product_id  TEXT NOT NULL,
 	serial      TEXT NOT NULL UNIQUE,
 	pin_sealed  BLOB NOT NULL,
-	pin_digest  TEXT NOT NULL UNIQUE,
+	pin_digest  BLOB NOT NULL UNIQUE,
 	expires_at  TEXT,
 	node_id     TEXT NOT NULL,
 	state       TEXT NOT NULL CHECK (state IN ('importing', 'available', 'reserved', 'sold', 'voided')),
-	txn_id      TEXT UNIQUE,
+	txn_id      TEXT,
 	batch_id    TEXT NOT NULL REFERENCES pin_batches(id),
 	sold_at     TEXT,
 	updated_at  TEXT NOT NULL
 );
 
--- First expiry first out; a PIN without expiry goes last.
-CREATE INDEX pins_pick ON pins(product_id, node_id, state, ifnull(expires_at, '9999'), id);
-CREATE INDEX pins_batch ON pins(batch_id, state);
+-- First expiry first out; a PIN without expiry goes last. Partial indexes: a PIN being
+-- imported is in neither, which keeps a million-row import cheap.
+CREATE INDEX pins_pick ON pins(product_id, node_id, ifnull(expires_at, '9999'), id) WHERE state = 'available';
+CREATE UNIQUE INDEX pins_txn ON pins(txn_id) WHERE txn_id IS NOT NULL;
 
 -- Values the inventory keeps about itself, such as its digest key (sealed).
 CREATE TABLE inventory_meta (
