@@ -24,7 +24,9 @@ import (
 	"github.com/prepaidgw/gateway/conduit"
 	"github.com/prepaidgw/gateway/drivers"
 	// The built-in drivers are always there; partners add theirs by importing them beside this.
+	_ "github.com/prepaidgw/gateway/drivers/dtone"
 	_ "github.com/prepaidgw/gateway/drivers/pinstock"
+	_ "github.com/prepaidgw/gateway/drivers/reloadly"
 	_ "github.com/prepaidgw/gateway/drivers/sim"
 	_ "github.com/prepaidgw/gateway/drivers/simpin"
 	"github.com/prepaidgw/gateway/internal/sqlitedb"
