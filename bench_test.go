@@ -54,3 +54,36 @@ func BenchmarkPINSale(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sales/s")
 }
+
+// BenchmarkSaleBreakerOpen measures the answer to a lane when the product's only supplier's
+// breaker is open: a recorded 503, no supplier call.
+func BenchmarkSaleBreakerOpen(b *testing.B) {
+	t := &testing.T{}
+	dead := startUpstream(t)
+	dead.down()
+	tg := newTestGateway(t, func(o *gateway.Options) {
+		o.Config.Suppliers = append(o.Config.Suppliers, reloadlySupplier(t, "rl", dead.addr, "1s", 1, "1h"))
+	})
+	defer tg.close()
+	tg.call("PUT", "/v1/products/http-topup", testAdminKey, map[string]any{"type": "topup", "name": "HTTP top-up",
+		"currency": "USD", "min_amount": 100, "max_amount": 10000, "suppliers": []string{"rl"}})
+	lane := tg.terminal("bench", "m")
+	tg.sell(lane, "trip", httpTopUp("+15551235678"))
+	body := `{"product_id":"http-topup","amount":1500,"currency":"USD","recipient":{"msisdn":"+15551235678"}}`
+	b.ResetTimer()
+	for i := range b.N {
+		req, _ := http.NewRequest("POST", tg.srv.URL+"/v1/transactions", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+lane)
+		req.Header.Set("Idempotency-Key", fmt.Sprintf("b-%d", i))
+		resp, err := tg.srv.Client().Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 503 {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/answer")
+}

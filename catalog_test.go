@@ -14,7 +14,7 @@ func TestProductCatalog(t *testing.T) {
 	lane := tg.terminal("lane-1", "m-42")
 
 	list := wantStatus(t, tg.call("GET", "/v1/products", lane, nil), 200, "")
-	if n := len(list["items"].([]any)); n != 3 {
+	if n := len(list["items"].([]any)); n != 5 {
 		t.Fatalf("demo catalog has %d products", n)
 	}
 	pins := wantStatus(t, tg.call("GET", "/v1/products?type=pin", lane, nil), 200, "")
@@ -98,7 +98,7 @@ func TestOperationsEndpoints(t *testing.T) {
 		}
 	}
 	sup := wantStatus(t, tg.call("GET", "/v1/suppliers", testAdminKey, nil), 200, "")
-	if len(sup["items"].([]any)) != 4 {
+	if len(sup["items"].([]any)) != 6 {
 		t.Fatalf("suppliers %v", sup)
 	}
 	wantStatus(t, tg.call("GET", "/v1/nowhere", lane, nil), 404, "not_found")

@@ -5,10 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"time"
 
 	"github.com/prepaidgw/gateway/catalog"
 	"github.com/prepaidgw/gateway/drivers"
+	"github.com/prepaidgw/gateway/drivers/dtone/dtonesim"
+	"github.com/prepaidgw/gateway/drivers/reloadly/reloadlysim"
+	"github.com/prepaidgw/gateway/drivers/upstreamsim"
 	"github.com/prepaidgw/gateway/inventory"
 	"github.com/prepaidgw/gateway/supply"
 )
@@ -18,12 +23,55 @@ const (
 	DemoPINProduct      = "demo-pin-10"
 	DemoTopUpProduct    = "demo-topup-us"
 	DemoGiftCardProduct = "demo-gift-us"
-	demoPINStock        = 500
+	// Sold through the Reloadly- and DT One-style drivers, over HTTP to their simulators.
+	DemoHTTPTopUpProduct    = "demo-topup-http"
+	DemoHTTPGiftCardProduct = "demo-gift-http"
+	demoPINStock            = 500
 )
 
-func demoSuppliers() []supply.SupplierConfig {
+// demoUpstreams are the loopback addresses of the demo's simulated supplier APIs.
+type demoUpstreams struct{ reloadly, dtone string }
+
+// startDemoUpstreams serves the Reloadly- and DT One-style simulators on loopback.
+func startDemoUpstreams() (demoUpstreams, func(), error) {
+	var u demoUpstreams
+	var closers []func()
+	closeAll := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	knobs := upstreamsim.Knobs{Latency: 20 * time.Millisecond}
+	for _, up := range []struct {
+		addr *string
+		h    interface {
+			http.Handler
+			Close()
+		}
+	}{{&u.reloadly, reloadlysim.New(knobs)}, {&u.dtone, dtonesim.New(knobs)}} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			closeAll()
+			return u, nil, err
+		}
+		srv := &http.Server{Handler: up.h, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		h := up.h
+		closers = append(closers, func() { h.Close(); _ = srv.Close() })
+		*up.addr = "http://" + ln.Addr().String()
+	}
+	return u, closeAll, nil
+}
+
+func demoSuppliers(u demoUpstreams) []supply.SupplierConfig {
 	fast := supply.BreakerConfig{Failures: 5, OpenFor: dur(10 * time.Second)}
+	reloadly, _ := json.Marshal(map[string]any{"base_url": u.reloadly, "client_id": reloadlysim.ClientID,
+		"client_secret": reloadlysim.ClientSecret, "operators": map[string]int{DemoHTTPTopUpProduct: 341}})
+	dtone, _ := json.Marshal(map[string]any{"base_url": u.dtone, "api_key": dtonesim.APIKey, "api_secret": dtonesim.APISecret,
+		"products": map[string]int{DemoHTTPTopUpProduct: 1001, DemoHTTPGiftCardProduct: 2001}})
 	return []supply.SupplierConfig{
+		{Name: "reloadly-demo", Driver: "reloadly", Settings: reloadly, Timeout: dur(3 * time.Second), Breaker: fast},
+		{Name: "dtone-demo", Driver: "dtone", Settings: dtone, Timeout: dur(3 * time.Second), Breaker: fast},
 		{Name: "sim-pin", Driver: "simpin", Settings: json.RawMessage(`{"delivery":"2s"}`), Breaker: fast},
 		{Name: "sim-topup", Driver: "sim", Settings: json.RawMessage(`{"types":["topup"],"latency":"30ms"}`), Timeout: dur(3 * time.Second), Breaker: fast},
 		{Name: "sim-topup-backup", Driver: "sim", Settings: json.RawMessage(`{"types":["topup"],"latency":"60ms"}`), Timeout: dur(3 * time.Second), Breaker: fast},
@@ -41,6 +89,8 @@ func seedDemo(ctx context.Context, g *Gateway) error {
 		{ID: DemoPINProduct, Type: catalog.TypePIN, Name: "Demo phone card 10 USD", Currency: "USD", Amount: i64(1000), Suppliers: []string{"sim-pin"}, Active: true},
 		{ID: DemoTopUpProduct, Type: catalog.TypeTopUp, Name: "Demo US mobile top-up 5-100 USD", Currency: "USD", MinAmount: i64(500), MaxAmount: i64(10000), Suppliers: []string{"sim-topup", "sim-topup-backup"}, Active: true},
 		{ID: DemoGiftCardProduct, Type: catalog.TypeGiftCard, Name: "Demo gift card 10-500 USD", Currency: "USD", MinAmount: i64(1000), MaxAmount: i64(50000), Suppliers: []string{"sim-gift"}, Active: true},
+		{ID: DemoHTTPTopUpProduct, Type: catalog.TypeTopUp, Name: "Demo top-up over HTTP (Reloadly-style, DT One-style fallback)", Currency: "USD", MinAmount: i64(500), MaxAmount: i64(10000), Suppliers: []string{"reloadly-demo", "dtone-demo"}, Active: true},
+		{ID: DemoHTTPGiftCardProduct, Type: catalog.TypeGiftCard, Name: "Demo gift card over HTTP (DT One-style)", Currency: "USD", MinAmount: i64(1000), MaxAmount: i64(50000), Suppliers: []string{"dtone-demo"}, Active: true},
 	}
 	for _, p := range products {
 		if _, err := g.Catalog.Get(ctx, p.ID); err == nil {

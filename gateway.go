@@ -46,6 +46,10 @@ type Config struct {
 	Suppliers  []supply.SupplierConfig `json:"suppliers"`
 	VoidWindow drivers.Duration        `json:"void_window,omitempty"`
 	RateLimit  int                     `json:"rate_limit,omitempty"` // requests per second per key
+	// PendingCeiling is how long a transaction may stay pending before it fails; default 24h.
+	PendingCeiling drivers.Duration `json:"pending_ceiling,omitempty"`
+	// InquiryBackoff is the first wait between status inquiries; it doubles up to 5m. Default 2s.
+	InquiryBackoff drivers.Duration `json:"inquiry_backoff,omitempty"`
 }
 
 // Options are what `gateway serve` is started with.
@@ -78,6 +82,7 @@ type Gateway struct {
 
 	handler http.Handler
 	log     *slog.Logger
+	closers []func()
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -100,8 +105,22 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 	if cfg.NodeID == "" {
 		cfg.NodeID = DefaultNodeID
 	}
+	var closers []func()
+	opened := false
+	defer func() {
+		if !opened {
+			for _, c := range closers {
+				c()
+			}
+		}
+	}()
 	if opts.Demo {
-		cfg.Suppliers = append(demoSuppliers(), cfg.Suppliers...)
+		upstreams, closeUpstreams, err := startDemoUpstreams()
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, closeUpstreams)
+		cfg.Suppliers = append(demoSuppliers(upstreams), cfg.Suppliers...)
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, err
@@ -124,11 +143,12 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	g := &Gateway{DB: db, NodeID: cfg.NodeID, AdminKey: adminKey, log: opts.Log}
+	g := &Gateway{DB: db, NodeID: cfg.NodeID, AdminKey: adminKey, log: opts.Log, closers: closers}
 	if err := g.build(ctx, opts, cfg, keys, supportKey); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
+	opened = true
 	return g, nil
 }
 
@@ -171,7 +191,8 @@ func (g *Gateway) build(ctx context.Context, opts Options, cfg Config, keys *sec
 		return fmt.Errorf("configuration: %w", err)
 	}
 	g.Conduit, err = conduit.New(ctx, g.DB, keys, g.Catalog, g.Router,
-		conduit.Config{VoidWindow: time.Duration(cfg.VoidWindow)}, opts.Log)
+		conduit.Config{VoidWindow: time.Duration(cfg.VoidWindow), PendingCeiling: time.Duration(cfg.PendingCeiling),
+			InquiryBackoff: time.Duration(cfg.InquiryBackoff)}, opts.Log)
 	if err != nil {
 		return err
 	}
@@ -274,6 +295,9 @@ func (g *Gateway) Close() error {
 		g.stop()
 	}
 	g.wg.Wait()
+	for _, c := range g.closers {
+		c()
+	}
 	return g.DB.Close()
 }
 

@@ -21,11 +21,14 @@ usage:
   gateway serve [--demo] [--data DIR] [--listen ADDR] [--config FILE]
   gateway import --product ID [--data DIR] [--node ID] FILE
   gateway keys rotate-pin-key [--data DIR] [--grace 3s]
+  gateway simulate --api reloadly|dtone [--listen ADDR] [--latency D] [--error-rate R]
+                   [--decline-rate R] [--hang-rate R] [--reset-rate R]
 
 commands:
   serve    run the gateway (a hub and one server node) on embedded SQLite
   import   import a serial,pin,expires_at CSV file into a PIN product's stock, all or nothing
   keys     rotate-pin-key: seal all PIN stock under a new key, while the gateway keeps selling
+  simulate serve a simulated supplier API (Reloadly- or DT One-style) for demos and tests
 `
 
 // Main runs the gateway command line: args without the program name, env for variables,
@@ -41,6 +44,8 @@ func Main(ctx context.Context, args []string, env func(string) string, stdout, s
 		return serve(ctx, args[1:], env, stdout, stderr)
 	case "import":
 		return importCmd(ctx, args[1:], env, stdout, stderr)
+	case "simulate":
+		return simulate(ctx, args[1:], stdout, stderr)
 	case "keys":
 		if len(args) < 2 || args[1] != "rotate-pin-key" {
 			fmt.Fprint(stderr, usage)

@@ -7,12 +7,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/prepaidgw/gateway/catalog"
 	"github.com/prepaidgw/gateway/conduit"
+	"github.com/prepaidgw/gateway/drivers/dtone/dtonesim"
+	"github.com/prepaidgw/gateway/drivers/reloadly/reloadlysim"
+	"github.com/prepaidgw/gateway/drivers/upstreamsim"
 	"github.com/prepaidgw/gateway/internal/sqlitedb"
 	"github.com/prepaidgw/gateway/inventory"
 	"github.com/prepaidgw/gateway/secret"
@@ -140,4 +147,56 @@ func rotatePINKey(ctx context.Context, args []string, env func(string) string, s
 	}
 	fmt.Fprintf(stdout, "resealed %d values under key %s; the old key is no longer needed\n", total, secret.KeyID(fresh))
 	return nil
+}
+
+// simulate serves a simulated supplier API, for demos and for testing a driver by hand.
+func simulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	apiName := fs.String("api", "", "the API to simulate: reloadly or dtone")
+	listen := fs.String("listen", "127.0.0.1:9090", "address to listen on")
+	var k upstreamsim.Knobs
+	fs.DurationVar(&k.Latency, "latency", 0, "delay before each answer")
+	fs.Float64Var(&k.ErrorRate, "error-rate", 0, "share of requests answered 500 before processing")
+	fs.Float64Var(&k.DeclineRate, "decline-rate", 0, "share of requests declined")
+	fs.Float64Var(&k.HangRate, "hang-rate", 0, "share of requests processed but never answered")
+	fs.Float64Var(&k.ResetRate, "reset-rate", 0, "share of requests processed, then the connection cut")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var h interface {
+		http.Handler
+		Close()
+	}
+	var creds string
+	switch *apiName {
+	case "reloadly":
+		h = reloadlysim.New(k)
+		creds = fmt.Sprintf("client_id %s, client_secret %s", reloadlysim.ClientID, reloadlysim.ClientSecret)
+	case "dtone":
+		h = dtonesim.New(k)
+		creds = fmt.Sprintf("api_key %s, api_secret %s", dtonesim.APIKey, dtonesim.APISecret)
+	default:
+		return fmt.Errorf("--api must be reloadly or dtone, not %q", *apiName)
+	}
+	defer h.Close()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	fmt.Fprintf(stdout, "simulating the %s API at http://%s (%s)\n"+
+		"numbers ending 0000 decline, 0001 hang, 0002 reset, 0003 error 500, 0004 empty body, "+
+		"0005 HTML error, 0006 wrong types, 0007 error inside a 200\n", *apiName, ln.Addr(), creds)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		h.Close()
+		return srv.Close()
+	}
 }

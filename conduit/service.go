@@ -51,6 +51,13 @@ type Config struct {
 	VoidWindow    time.Duration // how long after approval a sale may be voided; default 10m
 	DuplicateWait time.Duration // how long a duplicate waits for the first request; default 15s
 	SaleTimeout   time.Duration // ceiling on one sale's supplier calls; default 30s
+	// InquiryBackoff is the wait before the first status inquiry of a pending transaction;
+	// it doubles after each answer that does not settle it, up to InquiryBackoffMax.
+	InquiryBackoff    time.Duration // default 2s
+	InquiryBackoffMax time.Duration // default 5m
+	// PendingCeiling is how long a transaction may stay pending: then it fails, and the
+	// supplier is asked to void it where its driver can. Default 24h.
+	PendingCeiling time.Duration
 }
 
 // Service is the conduit.
@@ -84,6 +91,15 @@ func New(ctx context.Context, db *sqlitedb.DB, keys *secret.Keyring, products Pr
 	}
 	if cfg.SaleTimeout <= 0 {
 		cfg.SaleTimeout = 30 * time.Second
+	}
+	if cfg.InquiryBackoff <= 0 {
+		cfg.InquiryBackoff = 2 * time.Second
+	}
+	if cfg.InquiryBackoffMax <= 0 {
+		cfg.InquiryBackoffMax = 5 * time.Minute
+	}
+	if cfg.PendingCeiling <= 0 {
+		cfg.PendingCeiling = 24 * time.Hour
 	}
 	if log == nil {
 		log = slog.Default()
@@ -327,11 +343,14 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 	return len(rows), nil
 }
 
-// ResolvePending asks the suppliers how each answered pending transaction ended and records
-// what they say; the ones they cannot tell yet stay pending for the next round.
+// ResolvePending asks the suppliers how each answered pending transaction that is due ended,
+// and records what they say. One they cannot tell yet is asked again later, each wait twice
+// the last; past the pending ceiling it fails, and is voided at the supplier where possible.
 func (s *Service) ResolvePending(ctx context.Context) (resolved int, err error) {
+	now := s.now()
 	var rows []txnRow
-	if err := s.db.R.SelectContext(ctx, &rows, `SELECT * FROM transactions WHERE status='pending' AND reply IS NOT NULL ORDER BY seq LIMIT 500`); err != nil {
+	if err := s.db.R.SelectContext(ctx, &rows, `SELECT * FROM transactions WHERE status='pending' AND reply IS NOT NULL
+		AND ifnull(next_inquiry_at, '') <= ? ORDER BY seq LIMIT 500`, sqlitedb.FormatTime(now)); err != nil {
 		return 0, err
 	}
 	for _, r := range rows {
@@ -339,19 +358,34 @@ func (s *Service) ResolvePending(ctx context.Context) (resolved int, err error) 
 		if err != nil {
 			return resolved, err
 		}
-		dreq, _, err := s.driverRequest(r)
+		dreq, res, err := s.driverRequest(r)
 		if err != nil {
 			return resolved, err
 		}
-		supplier, st, res := s.inquire(ctx, r, t.Supplier, dreq)
-		if st == drivers.StatusUnknown {
-			continue
-		}
-		t.Supplier = supplier
-		out := supply.Outcome{Status: supply.Approved, Supplier: t.Supplier, Result: res}
-		if st == drivers.StatusFailed {
+		supplier, st, got := s.inquire(ctx, r, t.Supplier, dreq)
+		var out supply.Outcome
+		switch {
+		case st == drivers.StatusApproved:
+			out = supply.Outcome{Status: supply.Approved, Supplier: supplier, Result: got}
+		case st == drivers.StatusFailed:
 			out = supply.Outcome{Status: supply.Failed, Supplier: t.Supplier, Code: supply.CodeSupplierUnavailable,
 				Message: "the supplier reports that the transaction did not go through"}
+		case now.Sub(t.CreatedAt) > s.cfg.PendingCeiling:
+			out = supply.Outcome{Status: supply.Failed, Supplier: t.Supplier, Code: supply.CodeSupplierUnavailable,
+				Message: "the supplier did not confirm the transaction within " + s.cfg.PendingCeiling.String() + "; it was failed"}
+			if t.Supplier != "" && s.router.CanVoid(t.Supplier) {
+				if verr := s.router.Void(ctx, t.Supplier, dreq, res); verr != nil {
+					s.log.Warn("void at the pending ceiling failed", "txn", t.ID, "supplier", t.Supplier, "err", verr)
+				} else {
+					out.Message += " and voided at the supplier"
+				}
+			}
+			s.log.Warn("pending transaction failed at the ceiling", "txn", t.ID, "supplier", t.Supplier, "inquiries", r.Inquiries)
+		default:
+			if err := s.postpone(ctx, r); err != nil {
+				return resolved, err
+			}
+			continue
 		}
 		applyOutcome(&t, out)
 		t.UpdatedAt = s.now()
@@ -359,9 +393,23 @@ func (s *Service) ResolvePending(ctx context.Context) (resolved int, err error) 
 			return resolved, err
 		}
 		resolved++
-		s.log.Info("pending transaction resolved", "txn", t.ID, "status", t.Status)
+		s.log.Info("pending transaction resolved", "txn", t.ID, "status", t.Status, "inquiries", r.Inquiries+1)
 	}
 	return resolved, nil
+}
+
+// postpone schedules the next inquiry of a pending transaction, backing off exponentially.
+func (s *Service) postpone(ctx context.Context, r txnRow) error {
+	wait := s.cfg.InquiryBackoff
+	for i := 0; i < r.Inquiries && wait < s.cfg.InquiryBackoffMax; i++ {
+		wait *= 2
+	}
+	wait = min(wait, s.cfg.InquiryBackoffMax)
+	return s.db.Tx(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE transactions SET inquiries=inquiries+1, next_inquiry_at=? WHERE id=? AND status='pending'`,
+			sqlitedb.FormatTime(s.now().Add(wait)), r.ID)
+		return err
+	})
 }
 
 // inquire asks the supplier that was called; when a crash left no record of which one that

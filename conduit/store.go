@@ -44,6 +44,8 @@ type txnRow struct {
 	ErrorCode      string         `db:"error_code"`
 	ErrorMessage   string         `db:"error_message"`
 	Reply          []byte         `db:"reply"`
+	Inquiries      int            `db:"inquiries"`
+	NextInquiryAt  sql.NullString `db:"next_inquiry_at"`
 	CreatedAt      string         `db:"created_at"`
 	UpdatedAt      string         `db:"updated_at"`
 }

@@ -27,6 +27,9 @@ CREATE TABLE transactions (
 	error_message   TEXT NOT NULL DEFAULT '',
 	-- the first answer given, sealed (it may hold a PIN); NULL while the first answer is not given
 	reply           BLOB,
+	-- status inquiries made of a pending transaction, and when the next is due (backoff)
+	inquiries       INTEGER NOT NULL DEFAULT 0,
+	next_inquiry_at TEXT,
 	created_at      TEXT NOT NULL,
 	updated_at      TEXT NOT NULL,
 	UNIQUE (terminal_id, idempotency_key)

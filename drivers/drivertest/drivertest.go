@@ -123,7 +123,7 @@ func (r *recorder) Fatalf(format string, args ...any) {
 }
 
 // execute runs Execute and turns a panic into a test failure.
-func execute(t T, d drivers.Driver, ctx context.Context, req drivers.Request) (res drivers.Result, err error, took time.Duration) {
+func execute(t T, d drivers.Driver, ctx context.Context, req drivers.Request) (res drivers.Result, took time.Duration, err error) {
 	t.Helper()
 	start := time.Now()
 	defer func() {
@@ -134,7 +134,7 @@ func execute(t T, d drivers.Driver, ctx context.Context, req drivers.Request) (r
 		}
 	}()
 	res, err = d.Execute(ctx, req)
-	return res, err, 0
+	return res, 0, err
 }
 
 func sentOnce(t T, h Harness, req drivers.Request) {
@@ -169,7 +169,7 @@ func checkApprove(t T, h Harness) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res, err, _ := execute(t, d, ctx, req)
+	res, _, err := execute(t, d, ctx, req)
 	if err != nil {
 		t.Fatalf("approve: Execute returned %v", err)
 	}
@@ -188,7 +188,7 @@ func checkDecline(t T, h Harness) {
 	if !ok {
 		t.Fatalf("the harness must be able to arrange a decline")
 	}
-	_, err, _ := execute(t, d, context.Background(), req)
+	_, _, err := execute(t, d, context.Background(), req)
 	var de *drivers.DeclineError
 	if !errors.As(err, &de) {
 		t.Fatalf("decline: Execute returned %v, want an error from drivers.Declined", err)
@@ -219,7 +219,7 @@ func checkTimeout(t T, h Harness) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	_, err, took := execute(t, h.Driver(t), ctx, req)
+	_, took, err := execute(t, h.Driver(t), ctx, req)
 	if took > 2*time.Second {
 		t.Errorf("timeout: Execute returned %s after the deadline; honour ctx", took-300*time.Millisecond)
 	}
@@ -234,7 +234,7 @@ func checkCancel(t T, h Harness) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
-	_, err, took := execute(t, h.Driver(t), ctx, req)
+	_, took, err := execute(t, h.Driver(t), ctx, req)
 	if took > 2*time.Second {
 		t.Errorf("cancellation: Execute returned %s after ctx was cancelled", took-100*time.Millisecond)
 	}
@@ -246,7 +246,7 @@ func checkReset(t T, h Harness) {
 	if !ok {
 		return
 	}
-	_, err, _ := execute(t, h.Driver(t), context.Background(), req)
+	_, _, err := execute(t, h.Driver(t), context.Background(), req)
 	unknown(t, "cut connection", err)
 	sentOnce(t, h, req)
 }
@@ -258,7 +258,7 @@ func checkDown(t T, h Harness) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err, _ := execute(t, h.Driver(t), ctx, req)
+	_, _, err := execute(t, h.Driver(t), ctx, req)
 	if !drivers.IsNotSent(err) {
 		t.Errorf("unreachable: Execute returned %v; wrap a failure before sending with drivers.NotSent so the gateway can fail over", err)
 	}
@@ -274,7 +274,7 @@ func checkOdd(t T, h Harness) {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		res, err, _ := execute(t, h.Driver(t), ctx, req)
+		res, _, err := execute(t, h.Driver(t), ctx, req)
 		cancel()
 		if err == nil {
 			t.Errorf("%s: Execute approved (ref %q); an answer the driver cannot read is never an approval", b.name, res.SupplierRef)
@@ -293,7 +293,7 @@ func checkInquiry(t T, h Harness) {
 		return
 	}
 	req, _ := h.Request(t, Approve)
-	res, err, _ := execute(t, d, context.Background(), req)
+	res, _, err := execute(t, d, context.Background(), req)
 	if err != nil {
 		t.Fatalf("inquiry: approve first: %v", err)
 	}
@@ -332,7 +332,7 @@ func checkVoid(t T, h Harness) {
 		return
 	}
 	req, _ := h.Request(t, Approve)
-	res, err, _ := execute(t, d, context.Background(), req)
+	res, _, err := execute(t, d, context.Background(), req)
 	if err != nil {
 		t.Fatalf("void: approve first: %v", err)
 	}
