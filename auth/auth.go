@@ -110,7 +110,7 @@ func (s *Store) Authenticate(ctx context.Context, key string) (Principal, error)
 	}
 	err := s.db.R.GetContext(ctx, &t, `SELECT id, merchant_id, node_id FROM terminals WHERE key_hash=? AND revoked_at IS NULL`, h)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Principal{}, ErrUnauthenticated
+		return s.authenticateNode(ctx, h)
 	}
 	if err != nil {
 		return Principal{}, err

@@ -211,23 +211,26 @@ func nullInt(n sql.NullInt64) *int64 {
 
 // Put creates or replaces p; created says it did not exist before. Validate first.
 func (s *Store) Put(ctx context.Context, p Product) (created bool, err error) {
-	sup, _ := json.Marshal(p.Suppliers)
 	err = s.db.Tx(ctx, func(tx *sqlx.Tx) error {
 		var n int
 		if err := tx.GetContext(ctx, &n, `SELECT count(*) FROM products WHERE id=?`, p.ID); err != nil {
 			return err
 		}
 		created = n == 0
-		_, err := tx.ExecContext(ctx, `INSERT INTO products(id,type,name,currency,amount,min_amount,max_amount,suppliers,active,updated_at)
-			VALUES (?,?,?,?,?,?,?,?,?,?)
-			ON CONFLICT(id) DO UPDATE SET type=excluded.type, name=excluded.name, currency=excluded.currency,
-			amount=excluded.amount, min_amount=excluded.min_amount, max_amount=excluded.max_amount,
-			suppliers=excluded.suppliers, active=excluded.active, updated_at=excluded.updated_at`,
-			p.ID, p.Type, p.Name, p.Currency, p.Amount, p.MinAmount, p.MaxAmount, string(sup), p.Active,
-			sqlitedb.FormatTime(time.Now()))
-		return err
+		return upsert(ctx, tx, p, sqlitedb.FormatTime(time.Now()))
 	})
 	return created, err
+}
+
+func upsert(ctx context.Context, tx *sqlx.Tx, p Product, now string) error {
+	sup, _ := json.Marshal(p.Suppliers)
+	_, err := tx.ExecContext(ctx, `INSERT INTO products(id,type,name,currency,amount,min_amount,max_amount,suppliers,active,updated_at)
+		VALUES (?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(id) DO UPDATE SET type=excluded.type, name=excluded.name, currency=excluded.currency,
+		amount=excluded.amount, min_amount=excluded.min_amount, max_amount=excluded.max_amount,
+		suppliers=excluded.suppliers, active=excluded.active, updated_at=excluded.updated_at`,
+		p.ID, p.Type, p.Name, p.Currency, p.Amount, p.MinAmount, p.MaxAmount, string(sup), p.Active, now)
+	return err
 }
 
 // Get returns the product with id, or ErrNotFound.
@@ -260,4 +263,21 @@ func (s *Store) List(ctx context.Context, t Type) ([]Product, error) {
 		out = append(out, r.product())
 	}
 	return out, nil
+}
+
+// ApplyProducts makes this server's catalog what its hub sent: listed products are written
+// as they are, and any product the hub no longer lists is deactivated.
+func (s *Store) ApplyProducts(ctx context.Context, ps []Product) error {
+	now := sqlitedb.FormatTime(time.Now())
+	return s.db.Tx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE products SET active=0, updated_at=?`, now); err != nil {
+			return err
+		}
+		for _, p := range ps {
+			if err := upsert(ctx, tx, p, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -42,7 +42,8 @@ type Store struct {
 	digestK []byte
 	log     *slog.Logger
 	now     func() time.Time
-	sold    chan struct{} // poked after each sale, so replenishment looks at once
+	sold    chan struct{} // poked after each sale, so replenishment and sync look at once
+	outbox  bool          // a server: sales and voids also go to the hub's outbox
 }
 
 // ErrWrongKey means the PIN key given is not the one the stock was sealed with.
@@ -134,8 +135,11 @@ func (s *Store) Claim(ctx context.Context, productID, nodeID, txnID string) (dri
 	now := sqlitedb.FormatTime(s.now())
 	var r pinRow
 	err := s.db.Tx(ctx, func(tx *sqlx.Tx) error {
-		return tx.GetContext(ctx, &r, `UPDATE pins SET state='sold', txn_id=?, sold_at=?, updated_at=?
-			WHERE id = (`+pickQuery+`) RETURNING serial, pin_sealed, expires_at`, txnID, now, now, productID, nodeID, now)
+		if err := tx.GetContext(ctx, &r, `UPDATE pins SET state='sold', txn_id=?, sold_at=?, updated_at=?
+			WHERE id = (`+pickQuery+`) RETURNING serial, pin_sealed, expires_at`, txnID, now, now, productID, nodeID, now); err != nil {
+			return err
+		}
+		return s.writeEvent(ctx, tx, r.Serial, "sold", txnID, now)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return drivers.PIN{}, drivers.Declined(drivers.DeclineCodeOutOfStock, "no PIN of this product is in stock")
@@ -166,16 +170,17 @@ func (s *Store) ClaimedBy(ctx context.Context, txnID string) (drivers.PIN, bool,
 
 // Void implements drivers.Stock: the PIN sold to txnID is quarantined for good.
 func (s *Store) Void(ctx context.Context, txnID string) error {
+	now := sqlitedb.FormatTime(s.now())
 	return s.db.Tx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE pins SET state='voided', updated_at=? WHERE txn_id=? AND state='sold'`,
-			sqlitedb.FormatTime(s.now()), txnID)
+		var serial string
+		err := tx.GetContext(ctx, &serial, `UPDATE pins SET state='voided', updated_at=? WHERE txn_id=? AND state='sold' RETURNING serial`, now, txnID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("inventory: no sold PIN for transaction %s", txnID)
+		}
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("inventory: no sold PIN for transaction %s", txnID)
-		}
-		return nil
+		return s.writeEvent(ctx, tx, serial, "voided", txnID, now)
 	})
 }
 

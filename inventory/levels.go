@@ -9,7 +9,8 @@ import (
 	"github.com/prepaidgw/gateway/internal/sqlitedb"
 )
 
-// Count is the stock of one product at one node, every PIN in exactly one column.
+// Count is the stock of one product at one node, every PIN in exactly one column. At a hub,
+// a node's available PINs are those it holds, and reserved are those in transit to it.
 type Count struct {
 	ProductID    string `json:"product_id" db:"product_id"`
 	NodeID       string `json:"node_id" db:"node_id"`
@@ -29,12 +30,12 @@ func (s *Store) Counts(ctx context.Context) ([]Count, error) {
 	err := s.db.R.SelectContext(ctx, &out, `
 		WITH c AS (
 			SELECT product_id, node_id,
-				sum(state='available' AND ifnull(expires_at, '`+noExpiry+`') > ?1) AS available,
-				sum(state='reserved') AS reserved,
+				sum(state IN ('available', 'at_node') AND ifnull(expires_at, '`+noExpiry+`') > ?1) AS available,
+				sum(state IN ('reserved', 'in_transit')) AS reserved,
 				sum(state='sold') AS sold,
 				sum(state='voided') AS voided,
-				sum(state='available' AND ifnull(expires_at, '`+noExpiry+`') <= ?1) AS expired
-			FROM pins WHERE state != 'importing' GROUP BY product_id, node_id),
+				sum(state IN ('available', 'at_node') AND ifnull(expires_at, '`+noExpiry+`') <= ?1) AS expired
+			FROM pins WHERE state NOT IN ('importing', 'handed_back') GROUP BY product_id, node_id),
 		k AS (SELECT product_id, node_id FROM c UNION SELECT product_id, node_id FROM stock_levels)
 		SELECT k.product_id, k.node_id,
 			ifnull(c.available, 0) AS available, ifnull(c.reserved, 0) AS reserved, ifnull(c.sold, 0) AS sold,

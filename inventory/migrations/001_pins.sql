@@ -24,7 +24,11 @@ CREATE TABLE pins (
 	pin_digest  BLOB NOT NULL UNIQUE,
 	expires_at  TEXT,
 	node_id     TEXT NOT NULL,
-	state       TEXT NOT NULL CHECK (state IN ('importing', 'available', 'reserved', 'sold', 'voided')),
+	-- at a hub: available (unallocated), in_transit (handed to a node, not yet acknowledged),
+	-- at_node (held by a node), sold, voided; at a server: available, sold, voided, handed_back
+	state       TEXT NOT NULL CHECK (state IN ('importing', 'available', 'reserved', 'sold', 'voided',
+	                                            'in_transit', 'at_node', 'handed_back')),
+	handoff_id  TEXT,
 	txn_id      TEXT,
 	batch_id    TEXT NOT NULL REFERENCES pin_batches(id),
 	sold_at     TEXT,
@@ -66,3 +70,45 @@ CREATE TABLE replenishment_orders (
 );
 -- At most one open order per product and node: no duplicate orders while one is open.
 CREATE UNIQUE INDEX replenishment_one_open ON replenishment_orders(product_id, node_id) WHERE status = 'placed';
+
+-- Hub: each movement of PINs between the hub and a node, open until the other side confirms.
+CREATE TABLE handoffs (
+	id          TEXT PRIMARY KEY,
+	node_id     TEXT NOT NULL,
+	product_id  TEXT NOT NULL,
+	direction   TEXT NOT NULL CHECK (direction IN ('to_node', 'to_hub')),
+	count       INTEGER NOT NULL,
+	status      TEXT NOT NULL CHECK (status IN ('open', 'done')),
+	created_at  TEXT NOT NULL,
+	done_at     TEXT
+);
+CREATE INDEX handoffs_open ON handoffs(node_id, status);
+CREATE INDEX pins_handoff ON pins(handoff_id) WHERE handoff_id IS NOT NULL;
+
+-- Hub: what each node last told it.
+CREATE TABLE node_sync (
+	node_id      TEXT PRIMARY KEY,
+	last_seq     INTEGER NOT NULL DEFAULT 0,
+	last_sync_at TEXT,
+	config_hash  TEXT NOT NULL DEFAULT '',
+	report       TEXT NOT NULL DEFAULT '{}'
+);
+
+-- Server: handoffs applied here, kept until the hub confirms it has heard.
+CREATE TABLE applied_handoffs (
+	id          TEXT PRIMARY KEY,
+	direction   TEXT NOT NULL,
+	product_id  TEXT NOT NULL,
+	serials     TEXT NOT NULL DEFAULT '[]',
+	confirmed   INTEGER NOT NULL DEFAULT 0,
+	applied_at  TEXT NOT NULL
+);
+
+-- Server: sales and voids not yet acknowledged by the hub, written with the sale itself.
+CREATE TABLE sync_outbox (
+	seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+	serial  TEXT NOT NULL,
+	state   TEXT NOT NULL,
+	txn_id  TEXT NOT NULL,
+	at      TEXT NOT NULL
+);
