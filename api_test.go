@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -490,5 +491,51 @@ func TestVoidWindow(t *testing.T) {
 	m := wantStatus(t, tg.call("POST", "/v1/transactions/"+sale["id"].(string)+"/void", lane, nil), 409, "void_not_allowed")
 	if !strings.Contains(m["detail"].(string), "window") {
 		t.Fatalf("detail: %v", m["detail"])
+	}
+}
+
+func TestDuplicateWhileTheFirstIsRunning(t *testing.T) {
+	tg := newTestGateway(t, func(o *gateway.Options) {
+		o.Config.DuplicateWait = gatewayDuration(100 * time.Millisecond)
+		o.Config.Suppliers = append(o.Config.Suppliers, supplierConfig(t, `{"name":"sim-slow","driver":"sim","timeout":"1s","settings":{"types":["topup"]}}`))
+	})
+	lane := tg.terminal("lane-1", "m-42")
+	wantStatus(t, tg.call("PUT", "/v1/products/slow-topup", testAdminKey, map[string]any{
+		"type": "topup", "name": "Slow top-up", "currency": "USD", "min_amount": 100, "max_amount": 10000, "suppliers": []string{"sim-slow"},
+	}), 201, "")
+	hang := map[string]any{"product_id": "slow-topup", "amount": 1500, "currency": "USD", "recipient": map[string]string{"msisdn": "+15551230001"}}
+	first := make(chan response, 1)
+	go func() { first <- tg.sell(lane, "k1", hang) }()
+	time.Sleep(200 * time.Millisecond)
+	wantStatus(t, tg.sell(lane, "k1", hang), 409, "idempotency_in_progress")
+	r := <-first
+	wantStatus(t, r, 202, "")
+	// Once the first has its answer, the duplicate gets it too.
+	again := tg.sell(lane, "k1", hang)
+	if again.Status != 202 || !bytes.Equal(again.Body, r.Body) {
+		t.Fatalf("after the first finished: %d %s", again.Status, again.Body)
+	}
+}
+
+// A large body sent without Content-Length (chunked) is cut off at the limit too.
+func TestChunkedOversizedBody(t *testing.T) {
+	tg := newTestGateway(t)
+	lane := tg.terminal("lane-1", "m-42")
+	body := io.MultiReader(strings.NewReader(`{"product_id":"`), strings.NewReader(strings.Repeat("x", 10<<20)), strings.NewReader(`"}`))
+	req, _ := http.NewRequest("POST", tg.srv.URL+"/v1/transactions", io.NopCloser(body))
+	req.Header.Set("Authorization", "Bearer "+lane)
+	req.Header.Set("Idempotency-Key", "big")
+	resp, err := tg.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if req.ContentLength > 0 {
+		t.Fatal("the request was not chunked")
+	}
+	wantStatus(t, response{Status: resp.StatusCode, Header: resp.Header, Body: b}, 413, "payload_too_large")
+	if n := tg.transactionCount(); n != 0 {
+		t.Fatalf("%d transactions recorded", n)
 	}
 }

@@ -50,6 +50,9 @@ type Config struct {
 	PendingCeiling drivers.Duration `json:"pending_ceiling,omitempty"`
 	// InquiryBackoff is the first wait between status inquiries; it doubles up to 5m. Default 2s.
 	InquiryBackoff drivers.Duration `json:"inquiry_backoff,omitempty"`
+	// DuplicateWait is how long a duplicate request waits for the first before it is told
+	// 409 idempotency_in_progress; default 15s.
+	DuplicateWait drivers.Duration `json:"duplicate_wait,omitempty"`
 }
 
 // Options are what `gateway serve` is started with.
@@ -187,12 +190,16 @@ func (g *Gateway) build(ctx context.Context, opts Options, cfg Config, keys *sec
 	if g.Inventory, err = inventory.NewStore(ctx, g.DB, keys, opts.Log); err != nil {
 		return err
 	}
+	if err := g.Inventory.RecoverImports(ctx); err != nil {
+		return err
+	}
 	if g.Router, err = supply.New(cfg.Suppliers, drivers.Env{Stock: g.Inventory, Logger: opts.Log}); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	g.Conduit, err = conduit.New(ctx, g.DB, keys, g.Catalog, g.Router,
 		conduit.Config{VoidWindow: time.Duration(cfg.VoidWindow), PendingCeiling: time.Duration(cfg.PendingCeiling),
-			InquiryBackoff: time.Duration(cfg.InquiryBackoff)}, opts.Log)
+			InquiryBackoff: time.Duration(cfg.InquiryBackoff), DuplicateWait: time.Duration(cfg.DuplicateWait),
+			RequestHashKey: g.Inventory.DeriveKey("request-hash")}, opts.Log)
 	if err != nil {
 		return err
 	}
@@ -297,6 +304,9 @@ func (g *Gateway) Close() error {
 	g.wg.Wait()
 	for _, c := range g.closers {
 		c()
+	}
+	if g.Inventory != nil {
+		g.Inventory.Close()
 	}
 	return g.DB.Close()
 }

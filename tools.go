@@ -125,24 +125,44 @@ func rotatePINKey(ctx context.Context, args []string, env func(string) string, s
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	keys, err := secret.OpenKeyFile(file)
+	// Both keys, held in memory: they open whatever a gateway sealed before it read the file.
+	keys, err := secret.NewKeyring(fresh, old...)
 	if err != nil {
 		return err
 	}
 	total := 0
-	// The second pass finds what a gateway sealed under the old key before it saw the new one.
-	for pass := 0; pass < 2; pass++ {
-		n, err := inventory.Reseal(ctx, db, keys)
-		if err != nil {
-			return err
+	resealAll := func() error {
+		// Until a pass finds nothing under an old key.
+		for pass := 0; pass < 20; pass++ {
+			n, err := inventory.Reseal(ctx, db, keys)
+			if err != nil {
+				return err
+			}
+			m, err := conduit.Reseal(ctx, db, keys)
+			if err != nil {
+				return err
+			}
+			total += n + m
+			if n+m == 0 {
+				return nil
+			}
 		}
-		m, err := conduit.Reseal(ctx, db, keys)
-		if err != nil {
-			return err
-		}
-		total += n + m
+		return errors.New("values kept appearing under the old key; the old key is kept in the file, run the rotation again")
+	}
+	if err := resealAll(); err != nil {
+		return err
 	}
 	if err := secret.WriteKeyFile(file, fresh); err != nil {
+		return err
+	}
+	// A writer that sealed a chunk just before it reread the file is caught by one more round.
+	select {
+	case <-time.After(*grace):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := resealAll(); err != nil {
+		_ = secret.WriteKeyFile(file, append([][]byte{fresh}, old...)...)
 		return err
 	}
 	fmt.Fprintf(stdout, "resealed %d values under key %s; the old key is no longer needed\n", total, secret.KeyID(fresh))

@@ -1,10 +1,12 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/prepaidgw/gateway/auth"
 	"github.com/prepaidgw/gateway/catalog"
 )
 
@@ -43,6 +45,11 @@ func (s *Server) putTerminal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t, key, created, err := s.Auth.PutTerminal(r.Context(), id, in.MerchantID, in.NodeID)
+	if errors.Is(err, auth.ErrOtherMerchant) {
+		ve.Add("merchant_id", "terminal %s was registered for another merchant; register this lane under a new id", id)
+		s.failErr(w, r, &ve)
+		return
+	}
 	if err != nil {
 		s.failErr(w, r, err)
 		return

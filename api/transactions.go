@@ -76,7 +76,7 @@ func (s *Server) writeSaleAnswer(w http.ResponseWriter, t conduit.Transaction) {
 // answered 404 so that nobody learns another lane's transaction exists.
 func view(p auth.Principal, t conduit.Transaction) (conduit.Transaction, bool) {
 	if p.Role == auth.RoleTerminal {
-		if t.TerminalID != p.TerminalID {
+		if t.TerminalID != p.TerminalID || t.MerchantID != p.MerchantID {
 			return conduit.Transaction{}, false
 		}
 		return t, true

@@ -52,6 +52,9 @@ var (
 	ErrUnauthenticated = errors.New("auth: missing or invalid API key")
 	// ErrNotFound means no active terminal has that id.
 	ErrNotFound = errors.New("auth: terminal not found")
+	// ErrOtherMerchant means the terminal id was registered for another merchant: reusing it
+	// would show that merchant's sales to the new lane.
+	ErrOtherMerchant = errors.New("auth: this terminal id belongs to another merchant")
 )
 
 // NewKey returns a fresh random API key.
@@ -124,12 +127,22 @@ func (s *Store) PutTerminal(ctx context.Context, id, merchantID, nodeID string) 
 	key = NewKey("gwt_")
 	now := time.Now().UTC()
 	err = s.db.Tx(ctx, func(tx *sqlx.Tx) error {
-		var n int
-		if err := tx.GetContext(ctx, &n, `SELECT count(*) FROM terminals WHERE id=? AND revoked_at IS NULL`, id); err != nil {
-			return err
+		var prev struct {
+			MerchantID string `db:"merchant_id"`
+			Active     bool   `db:"active"`
 		}
-		created = n == 0
-		_, err := tx.ExecContext(ctx, `INSERT INTO terminals(id, merchant_id, node_id, key_hash, created_at) VALUES (?,?,?,?,?)
+		err := tx.GetContext(ctx, &prev, `SELECT merchant_id, revoked_at IS NULL AS active FROM terminals WHERE id=?`, id)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			created = true
+		case err != nil:
+			return err
+		case prev.MerchantID != merchantID:
+			return ErrOtherMerchant
+		default:
+			created = !prev.Active
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO terminals(id, merchant_id, node_id, key_hash, created_at) VALUES (?,?,?,?,?)
 			ON CONFLICT(id) DO UPDATE SET merchant_id=excluded.merchant_id, node_id=excluded.node_id,
 			key_hash=excluded.key_hash, created_at=excluded.created_at, revoked_at=NULL`,
 			id, merchantID, nodeID, HashKey(key), sqlitedb.FormatTime(now))

@@ -1,6 +1,7 @@
 package conduit
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -37,11 +38,13 @@ type Card struct {
 }
 
 // Hash identifies the request's content for idempotency: the same JSON content gives the same
-// hash whatever its whitespace or key order.
-func (r Request) Hash() string {
+// hash whatever its whitespace or key order. It is keyed, because the request holds a full
+// card number that a plain hash next to the card's last four digits would give away.
+func (r Request) Hash(key []byte) string {
 	b, _ := json.Marshal(r)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	m := hmac.New(sha256.New, key)
+	m.Write(b)
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // Typed is a normalised request of one product type: PINSale, TopUp or GiftCardActivation.

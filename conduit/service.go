@@ -58,6 +58,9 @@ type Config struct {
 	// PendingCeiling is how long a transaction may stay pending: then it fails, and the
 	// supplier is asked to void it where its driver can. Default 24h.
 	PendingCeiling time.Duration
+	// RequestHashKey keys the idempotency hash of a request; it must stay the same for the
+	// life of the database.
+	RequestHashKey []byte
 }
 
 // Service is the conduit.
@@ -159,7 +162,7 @@ func (s *Service) Submit(ctx context.Context, c Caller, idemKey string, req Requ
 	}
 	defer release()
 
-	hash := req.Hash()
+	hash := req.Hash(s.cfg.RequestHashKey)
 	if prev, found, err := s.byKey(ctx, c.TerminalID, idemKey); err != nil {
 		return Result{}, err
 	} else if found {
@@ -220,10 +223,30 @@ func (s *Service) Submit(ctx context.Context, c Caller, idemKey string, req Requ
 	out := s.router.Dispatch(sctx, p.Suppliers, dreq)
 	applyOutcome(&t, out)
 	t.UpdatedAt = s.now()
-	if err := s.finish(sctx, t, true); err != nil {
+	// Recording the outcome gets its own time: the suppliers may have used all of theirs.
+	if err := s.finishRetrying(context.WithoutCancel(ctx), t); err != nil {
 		return Result{}, err
 	}
 	return Result{Transaction: t}, nil
+}
+
+// finishRetrying records the first answer, trying a few times over a passing database
+// error. If it still fails, the row stays unanswered and the resolver answers it as pending.
+func (s *Service) finishRetrying(ctx context.Context, t Transaction) error {
+	var err error
+	for attempt := range 3 {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+		}
+		fctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err = s.finish(fctx, t, true)
+		cancel()
+		if err == nil {
+			return nil
+		}
+	}
+	s.log.Error("could not record a sale's outcome; it will be answered as pending and resolved by inquiry", "txn", t.ID, "err", err)
+	return err
 }
 
 func applyOutcome(t *Transaction, out supply.Outcome) {
@@ -327,11 +350,26 @@ func (s *Service) Void(ctx context.Context, id string) (Transaction, error) {
 // Recover runs at start: a transaction left without an answer by a crash is answered as
 // pending, so that its lane's retry gets 202 and polls while ResolvePending settles it.
 func (s *Service) Recover(ctx context.Context) (int, error) {
+	return s.answerUnanswered(ctx, s.now())
+}
+
+// answerUnanswered gives a pending first answer to each transaction created before cutoff that
+// has none and that no request of this process is still working on.
+func (s *Service) answerUnanswered(ctx context.Context, cutoff time.Time) (int, error) {
 	var rows []txnRow
-	if err := s.db.R.SelectContext(ctx, &rows, `SELECT * FROM transactions WHERE reply IS NULL`); err != nil {
+	if err := s.db.R.SelectContext(ctx, &rows, `SELECT * FROM transactions WHERE reply IS NULL AND created_at <= ?`,
+		sqlitedb.FormatTime(cutoff)); err != nil {
 		return 0, err
 	}
+	n := 0
 	for _, r := range rows {
+		s.mu.Lock()
+		_, busy := s.inflight[r.TerminalID+"\x00"+r.IdempotencyKey]
+		s.mu.Unlock()
+		if busy {
+			continue
+		}
+		n++
 		t, err := s.transaction(r)
 		if err != nil {
 			return 0, err
@@ -340,7 +378,7 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
-	return len(rows), nil
+	return n, nil
 }
 
 // ResolvePending asks the suppliers how each answered pending transaction that is due ended,
@@ -348,6 +386,10 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 // the last; past the pending ceiling it fails, and is voided at the supplier where possible.
 func (s *Service) ResolvePending(ctx context.Context) (resolved int, err error) {
 	now := s.now()
+	// A sale whose outcome could not be recorded is answered pending here, not left hanging.
+	if _, err := s.answerUnanswered(ctx, now.Add(-s.cfg.SaleTimeout-30*time.Second)); err != nil {
+		return 0, err
+	}
 	var rows []txnRow
 	if err := s.db.R.SelectContext(ctx, &rows, `SELECT * FROM transactions WHERE status='pending' AND reply IS NOT NULL
 		AND ifnull(next_inquiry_at, '') <= ? ORDER BY seq LIMIT 500`, sqlitedb.FormatTime(now)); err != nil {
@@ -375,10 +417,16 @@ func (s *Service) ResolvePending(ctx context.Context) (resolved int, err error) 
 				Message: "the supplier did not confirm the transaction within " + s.cfg.PendingCeiling.String() + "; it was failed"}
 			if t.Supplier != "" && s.router.CanVoid(t.Supplier) {
 				if verr := s.router.Void(ctx, t.Supplier, dreq, res); verr != nil {
-					s.log.Warn("void at the pending ceiling failed", "txn", t.ID, "supplier", t.Supplier, "err", verr)
-				} else {
-					out.Message += " and voided at the supplier"
+					// Failing it unvoided could leave the customer charged for nothing: keep
+					// asking, and say so loudly.
+					s.log.Error("pending past its ceiling and the supplier refuses the void; needs reconciliation",
+						"txn", t.ID, "supplier", t.Supplier, "err", verr)
+					if err := s.postpone(ctx, r); err != nil {
+						return resolved, err
+					}
+					continue
 				}
+				out.Message += " and voided at the supplier"
 			}
 			s.log.Warn("pending transaction failed at the ceiling", "txn", t.ID, "supplier", t.Supplier, "inquiries", r.Inquiries)
 		default:

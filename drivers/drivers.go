@@ -207,6 +207,8 @@ type OrderRequest struct {
 
 // Orderer is a PIN supplier that can be sent replenishment orders. Delivery may take a while:
 // the gateway asks CollectPINs until it reports the order delivered, then books the PINs in.
+// OrderPINs may be called again with the same OrderID when an earlier call's outcome was
+// unknown: treat OrderID as the idempotency key, so that it never becomes a second order.
 type Orderer interface {
 	OrderPINs(ctx context.Context, order OrderRequest) (supplierRef string, err error)
 	CollectPINs(ctx context.Context, order OrderRequest, supplierRef string) (pins []PIN, delivered bool, err error)

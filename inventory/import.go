@@ -80,8 +80,8 @@ func (s *Store) importRows(ctx context.Context, productID, nodeID, orderID strin
 		order = orderID
 	}
 	if err := s.db.Tx(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO pin_batches(id, product_id, node_id, count, status, order_id, created_at)
-			VALUES (?,?,?,0,'importing',?,?)`, b.ID, productID, nodeID, order, stamp)
+		_, err := tx.ExecContext(ctx, `INSERT INTO pin_batches(id, product_id, node_id, count, status, order_id, owner, created_at)
+			VALUES (?,?,?,0,'importing',?,?,?)`, b.ID, productID, nodeID, order, s.owner, stamp)
 		return err
 	}); err != nil {
 		return Batch{}, err
@@ -100,6 +100,10 @@ func (s *Store) importRows(ctx context.Context, productID, nodeID, orderID strin
 	flush := func() error {
 		if len(chunk) == 0 {
 			return nil
+		}
+		// A key rotation may have begun: seal with the newest key in the key file.
+		if err := s.keys.Reload(); err != nil {
+			return err
 		}
 		err := s.db.Tx(ctx, func(tx *sqlx.Tx) error {
 			stmt, err := tx.PrepareContext(ctx, `INSERT INTO pins(product_id, serial, pin_sealed, pin_digest, expires_at, node_id, state, batch_id, updated_at)
@@ -120,7 +124,7 @@ func (s *Store) importRows(ctx context.Context, productID, nodeID, orderID strin
 						return err
 					}
 					// SQLite undoes just the failed statement; keep going to report more lines.
-					problem(r.Line, true, "serial %s or its PIN is already in stock or earlier in the file", r.Serial)
+					problem(r.Line, true, "the serial or the PIN is already in stock or earlier in the file")
 					continue
 				}
 				id, _ := res.LastInsertId()
@@ -178,17 +182,18 @@ func (s *Store) importRows(ctx context.Context, productID, nodeID, orderID strin
 		}
 		return Batch{}, err
 	}
-	return b, s.activateBatch(ctx, b.ID, b.Count)
+	// Past this point the import has succeeded: finish it even if the caller has gone.
+	return b, s.activateBatch(context.WithoutCancel(ctx), b.ID, b.Count)
 }
 
 func checkRow(r Row, now time.Time) string {
 	switch {
 	case !serialPattern.MatchString(r.Serial):
-		return fmt.Sprintf("serial %q: 1-64 letters, digits, '.', '_' or '-'", r.Serial)
+		return "serial: 1-64 letters, digits, '.', '_' or '-'"
 	case !pinPattern.MatchString(r.PIN):
 		return "pin: 4-64 letters, digits, spaces or dashes, starting and ending with a letter or digit"
 	case r.ExpiresAt != nil && !r.ExpiresAt.After(now):
-		return "expires_at: " + r.ExpiresAt.Format(time.RFC3339) + " has passed"
+		return "expires_at: the date has passed"
 	}
 	return ""
 }
@@ -262,18 +267,23 @@ func nullID(id int64) any {
 	return id
 }
 
-// recoverImports finishes what a stop interrupted: a checked batch is made available, an
-// unchecked one is discarded.
-func (s *Store) recoverImports(ctx context.Context) error {
+// RecoverImports finishes what a stop interrupted: a checked batch is made available, an
+// unchecked one is discarded. Batches whose writer is still running, in this process or
+// another (a `gateway import` beside `serve`), are left alone.
+func (s *Store) RecoverImports(ctx context.Context) error {
 	var batches []struct {
 		ID     string `db:"id"`
 		Status string `db:"status"`
 		Count  int    `db:"count"`
+		Owner  string `db:"owner"`
 	}
-	if err := s.db.R.SelectContext(ctx, &batches, `SELECT id, status, count FROM pin_batches WHERE status IN ('importing','committing')`); err != nil {
+	if err := s.db.R.SelectContext(ctx, &batches, `SELECT id, status, count, owner FROM pin_batches WHERE status IN ('importing','committing')`); err != nil {
 		return err
 	}
 	for _, b := range batches {
+		if ownerAlive(b.Owner) {
+			continue
+		}
 		var err error
 		if b.Status == "committing" {
 			err = s.activateBatch(ctx, b.ID, b.Count)
@@ -318,7 +328,7 @@ func CSVRows(r io.Reader) (func() (Row, error), error) {
 	}
 	if strings.Join(got, ",") != "serial,pin,expires_at" {
 		return nil, &ImportError{Lines: []catalog.FieldError{{Field: "line 1",
-			Message: fmt.Sprintf("the header must be serial,pin,expires_at; it is %s", strings.Join(got, ","))}}}
+			Message: fmt.Sprintf("the first line must be the header serial,pin,expires_at; it has %d columns that are not that header", len(got))}}}
 	}
 	return func() (Row, error) {
 		rec, err := cr.Read()
@@ -352,7 +362,7 @@ func parseExpiry(v string) (time.Time, error) {
 	if d, err := time.Parse("2006-01-02", v); err == nil {
 		return d.Add(24*time.Hour - time.Second), nil
 	}
-	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a date (2027-12-31)", v)
+	return time.Time{}, errors.New("neither an RFC 3339 time nor a date such as 2027-12-31")
 }
 
 // ImportCSV imports a CSV stream (see CSVRows) into product's stock at node, all or nothing.

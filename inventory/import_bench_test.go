@@ -80,52 +80,87 @@ func BenchmarkImportMillion(b *testing.B) {
 	b.ReportMetric(peakRSSMB(), "peakRSS-MB")
 }
 
-// An import interrupted by a stop is finished or undone at the next start, never left half.
+// An import whose writer died is undone at the next start, never left half; one whose writer
+// is still running (another process's `gateway import`) is left alone.
 func TestInterruptedImportIsUndoneAtStart(t *testing.T) {
-	dir := t.TempDir()
-	db, err := sqlitedb.Open(filepath.Join(dir, "inv.db"))
-	if err != nil {
+	file := filepath.Join(t.TempDir(), "inv.db")
+	open := func() (*sqlitedb.DB, *inventory.Store) {
+		db, err := sqlitedb.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		s, err := inventory.NewStore(context.Background(), db, keys, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db, s
+	}
+	db, writer := open()
+	// The writer stops after two chunks are written as 'importing': its "power" goes.
+	paused, resume := make(chan struct{}), make(chan struct{})
+	rows := csvStream(30_000)
+	done := make(chan error, 1)
+	go func() {
+		_, err := writer.ImportCSV(context.Background(), "p", "local", &pausingReader{r: rows, after: 25_000 * 30, paused: paused, resume: resume})
+		done <- err
+	}()
+	<-paused
+	staged := func() int {
+		var n int
+		if err := db.R.Get(&n, `SELECT count(*) FROM pins WHERE state='importing'`); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if staged() == 0 {
+		t.Fatal("nothing staged before the pause")
+	}
+	// Another process starting now leaves the live import alone.
+	_, other := open()
+	if err := other.RecoverImports(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	keys, _ := secret.NewKeyring(secret.NewKey())
-	s, err := inventory.NewStore(context.Background(), db, keys, nil)
-	if err != nil {
+	if staged() == 0 {
+		t.Fatal("a start undid an import that was still running")
+	}
+	// The writer dies; the next start undoes its half.
+	writer.Close()
+	_, next := open()
+	if err := next.RecoverImports(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	// A reader that fails after 12,000 rows stands in for a stop mid-import: two chunks are
-	// written as 'importing', then the import ends before it is checked.
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &cutReader{r: csvStream(20_000), cancel: cancel, after: 12_000 * 30}
-	_, err = s.ImportCSV(ctx, "p", "local", r)
-	if err == nil {
-		t.Fatal("a cut import succeeded")
+	if n := staged(); n != 0 {
+		t.Fatalf("%d staged rows left after recovery", n)
 	}
-	counts, err := s.Counts(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	if counts, _ := next.Counts(context.Background()); len(counts) != 0 {
+		t.Fatalf("a dead import left stock: %+v", counts)
 	}
-	if len(counts) != 0 {
-		t.Fatalf("a cut import left stock: %+v", counts)
-	}
-	var leftover int
-	if err := db.R.Get(&leftover, `SELECT count(*) FROM pins`); err != nil || leftover != 0 {
-		t.Fatalf("%d rows left behind (%v)", leftover, err)
-	}
+	close(resume)
+	<-done
 }
 
-type cutReader struct {
+var keys, _ = secret.NewKeyring(secret.NewKey())
+
+type pausingReader struct {
 	r      io.Reader
 	n      int
 	after  int
-	cancel func()
+	paused chan struct{}
+	resume chan struct{}
+	once   bool
 }
 
-func (c *cutReader) Read(p []byte) (int, error) {
-	if c.n >= c.after {
+func (p *pausingReader) Read(b []byte) (int, error) {
+	if p.n >= p.after {
+		if !p.once {
+			p.once = true
+			close(p.paused)
+			<-p.resume
+		}
 		return 0, io.ErrUnexpectedEOF
 	}
-	n, err := c.r.Read(p)
-	c.n += n
+	n, err := p.r.Read(b)
+	p.n += n
 	return n, err
 }

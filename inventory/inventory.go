@@ -44,6 +44,7 @@ type Store struct {
 	now     func() time.Time
 	sold    chan struct{} // poked after each sale, so replenishment and sync look at once
 	outbox  bool          // a server: sales and voids also go to the hub's outbox
+	owner   string        // marks the batches this store writes
 }
 
 // ErrWrongKey means the PIN key given is not the one the stock was sealed with.
@@ -66,7 +67,7 @@ func NewStore(ctx context.Context, db *sqlitedb.DB, keys *secret.Keyring, log *s
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Store{db: db, keys: keys, log: log, now: time.Now, sold: make(chan struct{}, 1)}
+	s := &Store{db: db, keys: keys, log: log, now: time.Now, sold: make(chan struct{}, 1), owner: newOwner()}
 	var sealed []byte
 	err := db.R.GetContext(ctx, &sealed, `SELECT value FROM inventory_meta WHERE name='digest_key'`)
 	switch {
@@ -87,9 +88,6 @@ func NewStore(ctx context.Context, db *sqlitedb.DB, keys *secret.Keyring, log *s
 			return nil, fmt.Errorf("%w: the stock is sealed under key %s, the key given is %s", ErrWrongKey, id, keys.CurrentID())
 		}
 	}
-	if err := s.recoverImports(ctx); err != nil {
-		return nil, err
-	}
 	return s, nil
 }
 
@@ -99,6 +97,14 @@ func (s *Store) digest(pin string) []byte {
 	m := hmac.New(sha256.New, s.digestK)
 	m.Write([]byte(pin))
 	return m.Sum(nil)[:16]
+}
+
+// DeriveKey derives a key for purpose from the inventory's digest key, which is kept sealed in
+// the database and survives key rotation unchanged.
+func (s *Store) DeriveKey(purpose string) []byte {
+	m := hmac.New(sha256.New, s.digestK)
+	m.Write([]byte("derive:" + purpose))
+	return m.Sum(nil)
 }
 
 // Sold is poked (without blocking) after each sale.
@@ -133,11 +139,18 @@ const pickQuery = `SELECT id FROM pins WHERE product_id=? AND node_id=? AND stat
 // the same PIN and the record of the sale is written with the claim.
 func (s *Store) Claim(ctx context.Context, productID, nodeID, txnID string) (drivers.PIN, error) {
 	now := sqlitedb.FormatTime(s.now())
-	var r pinRow
+	var pin drivers.PIN
 	err := s.db.Tx(ctx, func(tx *sqlx.Tx) error {
+		var r pinRow
 		if err := tx.GetContext(ctx, &r, `UPDATE pins SET state='sold', txn_id=?, sold_at=?, updated_at=?
 			WHERE id = (`+pickQuery+`) RETURNING serial, pin_sealed, expires_at`, txnID, now, now, productID, nodeID, now); err != nil {
 			return err
+		}
+		// Opened before the commit: a PIN that cannot be read is never marked sold.
+		var err error
+		if pin, err = s.open(r); err != nil {
+			s.log.Error("a PIN in stock cannot be opened with the loaded keys; the sale is refused", "serial", r.Serial, "err", err)
+			return drivers.NotSent(err)
 		}
 		return s.writeEvent(ctx, tx, r.Serial, "sold", txnID, now)
 	})
@@ -151,7 +164,7 @@ func (s *Store) Claim(ctx context.Context, productID, nodeID, txnID string) (dri
 	case s.sold <- struct{}{}:
 	default:
 	}
-	return s.open(r)
+	return pin, nil
 }
 
 // ClaimedBy implements drivers.Stock.
@@ -168,13 +181,19 @@ func (s *Store) ClaimedBy(ctx context.Context, txnID string) (drivers.PIN, bool,
 	return p, err == nil, err
 }
 
-// Void implements drivers.Stock: the PIN sold to txnID is quarantined for good.
+// Void implements drivers.Stock: the PIN sold to txnID is quarantined for good. Voiding it
+// again succeeds and changes nothing.
 func (s *Store) Void(ctx context.Context, txnID string) error {
 	now := sqlitedb.FormatTime(s.now())
 	return s.db.Tx(ctx, func(tx *sqlx.Tx) error {
 		var serial string
 		err := tx.GetContext(ctx, &serial, `UPDATE pins SET state='voided', updated_at=? WHERE txn_id=? AND state='sold' RETURNING serial`, now, txnID)
 		if errors.Is(err, sql.ErrNoRows) {
+			// Voided already (a retry after a stop between this and the transaction's update)?
+			var n int
+			if err := tx.GetContext(ctx, &n, `SELECT count(*) FROM pins WHERE txn_id=? AND state='voided'`, txnID); err != nil || n > 0 {
+				return err
+			}
 			return fmt.Errorf("inventory: no sold PIN for transaction %s", txnID)
 		}
 		if err != nil {

@@ -168,19 +168,29 @@ func (r *Replenisher) place(ctx context.Context, l Level, qty int) error {
 	if err != nil {
 		return err
 	}
-	ref, oerr := o.OrderPINs(ctx, drivers.OrderRequest{OrderID: id, ProductID: l.ProductID, Quantity: qty})
-	r.Log.Info("replenishment order placed", "order", id, "product", l.ProductID, "node", l.NodeID, "quantity", qty, "supplier", supplier, "err", oerr)
-	return s.db.Tx(ctx, func(tx *sqlx.Tx) error {
-		var err error
-		if oerr != nil {
-			_, err = tx.ExecContext(ctx, `UPDATE replenishment_orders SET status='failed', error=?, updated_at=? WHERE id=?`,
-				oerr.Error(), sqlitedb.FormatTime(s.now()), id)
-		} else {
-			_, err = tx.ExecContext(ctx, `UPDATE replenishment_orders SET supplier_ref=?, updated_at=? WHERE id=?`,
-				ref, sqlitedb.FormatTime(s.now()), id)
-		}
-		return err
-	})
+	r.Log.Info("replenishment order placed", "order", id, "product", l.ProductID, "node", l.NodeID, "quantity", qty, "supplier", supplier)
+	return r.send(ctx, o, Order{ID: id, ProductID: l.ProductID, NodeID: l.NodeID, Quantity: qty})
+}
+
+// send sends an order to the supplier. The order id is the supplier's idempotency key, so an
+// order whose sending ended in doubt is sent again with the same id, never as a new order;
+// only a refusal that surely reached nobody, or a decline, fails it.
+func (r *Replenisher) send(ctx context.Context, o drivers.Orderer, ord Order) error {
+	s := r.Store
+	ref, oerr := o.OrderPINs(ctx, drivers.OrderRequest{OrderID: ord.ID, ProductID: ord.ProductID, Quantity: ord.Quantity})
+	var de *drivers.DeclineError
+	switch {
+	case oerr == nil:
+		return s.db.Tx(ctx, func(tx *sqlx.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE replenishment_orders SET supplier_ref=?, updated_at=? WHERE id=?`,
+				ref, sqlitedb.FormatTime(s.now()), ord.ID)
+			return err
+		})
+	case drivers.IsNotSent(oerr) || errors.As(oerr, &de):
+		return s.failOrder(ctx, ord.ID, oerr.Error())
+	}
+	r.Log.Warn("replenishment order sent, answer unknown; it will be sent again under the same id", "order", ord.ID, "err", oerr)
+	return nil
 }
 
 func (r *Replenisher) collect(ctx context.Context) error {
@@ -190,44 +200,54 @@ func (r *Replenisher) collect(ctx context.Context) error {
 		return err
 	}
 	for _, ord := range orders {
+		if s.now().Sub(ord.CreatedAt) > r.OrderTimeout {
+			if err := s.failOrder(ctx, ord.ID, "not delivered within "+r.OrderTimeout.String()); err != nil {
+				return err
+			}
+			continue
+		}
 		_, o, ok := r.Find(ctx, ord.ProductID)
 		if !ok {
 			continue
 		}
+		if ord.SupplierRef == "" {
+			if err := r.send(ctx, o, ord); err != nil {
+				return err
+			}
+			continue
+		}
 		req := drivers.OrderRequest{OrderID: ord.ID, ProductID: ord.ProductID, Quantity: ord.Quantity}
 		pins, delivered, err := o.CollectPINs(ctx, req, ord.SupplierRef)
-		switch {
-		case err == nil && delivered:
-			i := 0
-			_, err = s.importRows(ctx, ord.ProductID, ord.NodeID, ord.ID, func() (Row, error) {
-				if i == len(pins) {
-					return Row{}, io.EOF
-				}
-				p := pins[i]
-				i++
-				return Row{Line: i, Serial: p.Serial, PIN: p.Code, ExpiresAt: p.ExpiresAt}, nil
-			})
-			if err != nil {
-				r.Log.Error("a delivered order could not be booked in", "order", ord.ID, "err", err)
-				err = s.failOrder(ctx, ord.ID, "delivery rejected: "+err.Error())
-			} else {
-				r.Log.Info("replenishment order received", "order", ord.ID, "pins", len(pins))
-			}
-		case err == nil && s.now().Sub(ord.CreatedAt) > r.OrderTimeout:
-			err = s.failOrder(ctx, ord.ID, "not delivered within "+r.OrderTimeout.String())
-		case err != nil:
-			r.Log.Warn("collecting a replenishment order", "order", ord.ID, "err", err)
-			err = nil
-		}
 		if err != nil {
-			return err
+			r.Log.Warn("collecting a replenishment order", "order", ord.ID, "err", err)
+			continue
 		}
+		if !delivered {
+			continue
+		}
+		i := 0
+		_, err = s.importRows(ctx, ord.ProductID, ord.NodeID, ord.ID, func() (Row, error) {
+			if i == len(pins) {
+				return Row{}, io.EOF
+			}
+			p := pins[i]
+			i++
+			return Row{Line: i, Serial: p.Serial, PIN: p.Code, ExpiresAt: p.ExpiresAt}, nil
+		})
+		if err != nil {
+			r.Log.Error("a delivered order could not be booked in", "order", ord.ID, "err", err)
+			if err := s.failOrder(ctx, ord.ID, "delivery rejected: "+err.Error()); err != nil {
+				return err
+			}
+			continue
+		}
+		r.Log.Info("replenishment order received", "order", ord.ID, "pins", len(pins))
 	}
 	return nil
 }
 
 func (s *Store) openOrders(ctx context.Context) ([]Order, error) {
-	return s.selectOrders(ctx, `SELECT * FROM replenishment_orders WHERE status='placed' AND supplier_ref != '' ORDER BY created_at`)
+	return s.selectOrders(ctx, `SELECT * FROM replenishment_orders WHERE status='placed' ORDER BY created_at`)
 }
 
 func (s *Store) failOrder(ctx context.Context, id, reason string) error {

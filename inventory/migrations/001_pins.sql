@@ -7,6 +7,8 @@ CREATE TABLE pin_batches (
 	count       INTEGER NOT NULL,
 	status      TEXT NOT NULL CHECK (status IN ('importing', 'committing', 'active', 'failed')),
 	order_id    TEXT,
+	-- the process writing it ("pid/token"), so that a start only undoes imports whose writer died
+	owner       TEXT NOT NULL DEFAULT '',
 	-- the range of pins.id its rows were written in, so that finishing or undoing it walks
 	-- the primary key instead of needing an index of its own
 	first_id    INTEGER,
