@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prepaidgw/gateway"
 	"github.com/prepaidgw/gateway/inventory"
@@ -86,4 +87,112 @@ func BenchmarkSaleBreakerOpen(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/answer")
+}
+
+// BenchmarkHubToTenServers measures, for a hub and ten server nodes on loopback with the
+// default 2 s sync interval, the time a change at the hub (a new terminal, a revocation, new
+// stock) takes to reach all ten, and the sync traffic per server per idle minute:
+//
+//	go test -run X -bench HubToTenServers -benchtime 1x .
+func BenchmarkHubToTenServers(b *testing.B) {
+	t := &testing.T{}
+	hub := newTestGateway(t, func(o *gateway.Options) { o.Mode = gateway.ModeHub })
+	defer hub.close()
+	const n = 10
+	var servers []*testGateway
+	for i := range n {
+		id := fmt.Sprintf("store-%02d", i)
+		m := hub.call("PUT", "/v1/nodes/"+id, testAdminKey, map[string]any{})
+		key := m.JSON(t)["api_key"].(string)
+		hub.call("PUT", "/v1/inventory/levels", testAdminKey, map[string]any{"node_id": id, "product_id": gateway.DemoPINProduct, "target_level": 20, "reorder_level": 0})
+		srv := newTestGateway(t, func(o *gateway.Options) {
+			o.Mode, o.Demo, o.HubURL, o.NodeKey = gateway.ModeServer, false, hub.srv.URL, key
+			o.Config.NodeID = id
+		})
+		defer srv.close()
+		servers = append(servers, srv)
+	}
+	waitAll := func(ok func(*testGateway) bool) time.Duration {
+		start := time.Now()
+		for {
+			all := true
+			for _, s := range servers {
+				all = all && ok(s)
+			}
+			if all {
+				return time.Since(start)
+			}
+			if time.Since(start) > time.Minute {
+				b.Fatal("a change did not reach all servers within a minute")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	stockAt := func(s *testGateway) int {
+		n, _ := s.g.Inventory.Available(context.Background(), gateway.DemoPINProduct, s.g.NodeID)
+		return n
+	}
+	waitAll(func(s *testGateway) bool { return stockAt(s) == 20 })
+
+	// A new terminal of each store, then its revocation.
+	var lanes []string
+	for i := range n {
+		m := hub.call("PUT", fmt.Sprintf("/v1/terminals/lane-%02d", i), testAdminKey, map[string]any{"merchant_id": "m", "node_id": fmt.Sprintf("store-%02d", i)})
+		lanes = append(lanes, m.JSON(t)["api_key"].(string))
+	}
+	authOK := func(i int) bool {
+		_, err := servers[i].g.Auth.Authenticate(context.Background(), lanes[i])
+		return err == nil
+	}
+	start := time.Now()
+	for {
+		all := true
+		for i := range n {
+			all = all && authOK(i)
+		}
+		if all {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	newTerminal := time.Since(start)
+	start = time.Now()
+	for i := range n {
+		hub.call("DELETE", fmt.Sprintf("/v1/terminals/lane-%02d", i), testAdminKey, nil)
+	}
+	var revoked time.Duration
+	for {
+		all := true
+		for i := range n {
+			all = all && !authOK(i)
+		}
+		if all {
+			revoked = time.Since(start)
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// More stock: raise every target.
+	for i := range n {
+		hub.call("PUT", "/v1/inventory/levels", testAdminKey, map[string]any{"node_id": fmt.Sprintf("store-%02d", i), "product_id": gateway.DemoPINProduct, "target_level": 30, "reorder_level": 0})
+	}
+	stock := waitAll(func(s *testGateway) bool { return stockAt(s) == 30 })
+
+	// Idle traffic.
+	before := make([]int64, n)
+	for i, s := range servers {
+		st := s.g.Sync.Status()
+		before[i] = st.BytesSent + st.BytesRecvd
+	}
+	const window = 10 * time.Second
+	time.Sleep(window)
+	var bytes int64
+	for i, s := range servers {
+		st := s.g.Sync.Status()
+		bytes += st.BytesSent + st.BytesRecvd - before[i]
+	}
+	b.ReportMetric(float64(newTerminal.Milliseconds()), "ms-new-terminal-to-10")
+	b.ReportMetric(float64(revoked.Milliseconds()), "ms-revocation-to-10")
+	b.ReportMetric(float64(stock.Milliseconds()), "ms-new-stock-to-10")
+	b.ReportMetric(float64(bytes)/n/window.Minutes()/1024, "KiB/server/idle-min")
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,7 @@ import (
 	_ "github.com/prepaidgw/gateway/drivers/simpin"
 	"github.com/prepaidgw/gateway/internal/sqlitedb"
 	"github.com/prepaidgw/gateway/inventory"
+	"github.com/prepaidgw/gateway/network"
 	"github.com/prepaidgw/gateway/secret"
 	"github.com/prepaidgw/gateway/supply"
 )
@@ -67,6 +69,15 @@ type Options struct {
 	ResolveEvery time.Duration
 	// ReplenishEvery is how often stock levels are checked besides after each sale; default 5s.
 	ReplenishEvery time.Duration
+	// Mode is "" for `serve` (hub and one server in one process), ModeHub or ModeServer.
+	Mode string
+	// HubURL and NodeKey connect a server node (Config.NodeID) to its hub.
+	HubURL  string
+	NodeKey string
+	// SyncEvery is a server node's sync interval; default 2s.
+	SyncEvery time.Duration
+	// Fault, for tests, is called at each step of a handoff on a server node.
+	Fault func(step string)
 }
 
 // Gateway is one running gateway node with everything it owns.
@@ -78,10 +89,12 @@ type Gateway struct {
 	Router    *supply.Router
 	Conduit   *conduit.Service
 	API       *api.Server
-	// Replenisher keeps PIN stock at its levels.
+	// Replenisher keeps PIN stock at its levels (not on a server node: its hub does).
 	Replenisher *inventory.Replenisher
-	NodeID      string
-	AdminKey    string
+	// Sync is a server node's link to its hub.
+	Sync     *network.Server
+	NodeID   string
+	AdminKey string
 
 	handler http.Handler
 	log     *slog.Logger
@@ -92,6 +105,12 @@ type Gateway struct {
 
 // DefaultNodeID names the one local node of `gateway serve`.
 const DefaultNodeID = "local"
+
+// The modes of a gateway process.
+const (
+	ModeHub    = "hub"
+	ModeServer = "server"
+)
 
 // Open builds a gateway on the database in opts.DataDir and starts its background work.
 func Open(ctx context.Context, opts Options) (*Gateway, error) {
@@ -105,8 +124,22 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 		opts.Out = io.Discard
 	}
 	cfg := opts.Config
-	if cfg.NodeID == "" {
-		cfg.NodeID = DefaultNodeID
+	switch opts.Mode {
+	case ModeHub:
+		cfg.NodeID = inventory.HubNode
+	case ModeServer:
+		if cfg.NodeID == "" || opts.HubURL == "" || opts.NodeKey == "" {
+			return nil, errors.New("a server node needs --hub, --node-id and --node-key")
+		}
+		if opts.Demo {
+			return nil, errors.New("a server node takes its catalog from its hub: run the demo at the hub")
+		}
+	case "":
+		if cfg.NodeID == "" {
+			cfg.NodeID = DefaultNodeID
+		}
+	default:
+		return nil, fmt.Errorf("unknown mode %q", opts.Mode)
 	}
 	var closers []func()
 	opened := false
@@ -193,6 +226,9 @@ func (g *Gateway) build(ctx context.Context, opts Options, cfg Config, keys *sec
 	if err := g.Inventory.RecoverImports(ctx); err != nil {
 		return err
 	}
+	if opts.Mode == ModeServer {
+		g.Inventory.EnableOutbox()
+	}
 	if g.Router, err = supply.New(cfg.Suppliers, drivers.Env{Stock: g.Inventory, Logger: opts.Log}); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
@@ -215,6 +251,15 @@ func (g *Gateway) build(ctx context.Context, opts Options, cfg Config, keys *sec
 	}
 	g.API = &api.Server{Auth: g.Auth, Catalog: g.Catalog, Conduit: g.Conduit, Router: g.Router, Inventory: g.Inventory,
 		DB: g.DB, NodeID: cfg.NodeID, OpenAPI: OpenAPI, Log: opts.Log, RateLimit: cfg.RateLimit}
+	if opts.Mode == ModeServer {
+		g.Sync = &network.Server{HubURL: strings.TrimSuffix(opts.HubURL, "/"), NodeID: cfg.NodeID, NodeKey: opts.NodeKey,
+			Auth: g.Auth, Catalog: g.Catalog, Inventory: g.Inventory, ApplySuppliers: g.Router.Replace,
+			Every: opts.SyncEvery, Log: opts.Log, Fault: opts.Fault}
+		g.API.HubURL, g.API.HubStatus = g.Sync.HubURL, g.Sync.Status
+	} else {
+		g.API.Hub = &network.Hub{Auth: g.Auth, Catalog: g.Catalog, Inventory: g.Inventory, Suppliers: cfg.Suppliers, Log: opts.Log}
+		g.API.SalesElsewhere = opts.Mode == ModeHub
+	}
 	g.handler = g.API.Handler()
 
 	every := opts.ResolveEvery
@@ -223,9 +268,17 @@ func (g *Gateway) build(ctx context.Context, opts Options, cfg Config, keys *sec
 	}
 	bg, stop := context.WithCancel(context.Background())
 	g.stop = stop
-	g.Replenisher = &inventory.Replenisher{Store: g.Inventory, Find: g.findOrderer, Every: opts.ReplenishEvery, Log: opts.Log}
 	g.goBackground(func() { g.resolveLoop(bg, every) })
-	g.goBackground(func() { g.Replenisher.Run(bg) })
+	if g.Sync != nil {
+		// Replenishment runs at the hub, on the whole network's stock.
+		g.goBackground(func() { g.Sync.Run(bg) })
+	} else {
+		g.Replenisher = &inventory.Replenisher{Store: g.Inventory, Find: g.findOrderer, Every: opts.ReplenishEvery, Log: opts.Log}
+		if opts.Mode == ModeHub {
+			g.Replenisher.Available, g.Replenisher.Node = g.Inventory.NetworkAvailable, inventory.HubNode
+		}
+		g.goBackground(func() { g.Replenisher.Run(bg) })
+	}
 	g.goBackground(func() { watchKeyFile(bg, keys, PINKeyFile(opts.DataDir), time.Second) })
 	return nil
 }

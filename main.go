@@ -19,6 +19,8 @@ const usage = `gateway: a prepaid-products gateway
 
 usage:
   gateway serve [--demo] [--data DIR] [--listen ADDR] [--config FILE]
+  gateway hub [--demo] [--data DIR] [--listen ADDR] [--config FILE]
+  gateway server --hub URL --node-id ID --node-key KEY [--data DIR] [--listen ADDR] [--sync-every 2s]
   gateway import --product ID [--data DIR] [--node ID] FILE
   gateway keys rotate-pin-key [--data DIR] [--grace 3s]
   gateway simulate --api reloadly|dtone [--listen ADDR] [--latency D] [--error-rate R]
@@ -26,6 +28,8 @@ usage:
 
 commands:
   serve    run the gateway (a hub and one server node) on embedded SQLite
+  hub      run a hub: the configuration, the unallocated stock, allocation and replenishment
+  server   run a server node under a hub: it sells from its own stock and syncs with the hub
   import   import a serial,pin,expires_at CSV file into a PIN product's stock, all or nothing
   keys     rotate-pin-key: seal all PIN stock under a new key, while the gateway keeps selling
   simulate serve a simulated supplier API (Reloadly- or DT One-style) for demos and tests
@@ -40,8 +44,12 @@ func Main(ctx context.Context, args []string, env func(string) string, stdout, s
 		return errors.New("no command given")
 	}
 	switch args[0] {
-	case "serve":
-		return serve(ctx, args[1:], env, stdout, stderr)
+	case "serve", ModeHub, ModeServer:
+		mode := args[0]
+		if mode == "serve" {
+			mode = ""
+		}
+		return serve(ctx, mode, args[1:], env, stdout, stderr)
 	case "import":
 		return importCmd(ctx, args[1:], env, stdout, stderr)
 	case "simulate":
@@ -60,15 +68,22 @@ func Main(ctx context.Context, args []string, env func(string) string, stdout, s
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
-func serve(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+func serve(ctx context.Context, mode string, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(firstNonEmpty(mode, "serve"), flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	demo := fs.Bool("demo", false, "add the demo catalog, simulated suppliers and PIN stock")
 	data := fs.String("data", "./data", "directory of the database and keys")
 	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
 	configFile := fs.String("config", "", "JSON configuration file (suppliers, node id, void window)")
+	hubURL := fs.String("hub", "", "server: the hub's URL")
+	nodeID := fs.String("node-id", "", "server: this node's id, as registered at the hub")
+	nodeKey := fs.String("node-key", "", "server: this node's key, as the hub gave it (or GATEWAY_NODE_KEY)")
+	syncEvery := fs.Duration("sync-every", 2*time.Second, "server: how often to sync with the hub")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *nodeKey == "" {
+		*nodeKey = env("GATEWAY_NODE_KEY")
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	var cfg Config
@@ -80,7 +95,11 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	g, err := Open(ctx, Options{DataDir: *data, Demo: *demo, Config: cfg, Env: env, Log: log, Out: stdout})
+	if *nodeID != "" {
+		cfg.NodeID = *nodeID
+	}
+	g, err := Open(ctx, Options{DataDir: *data, Demo: *demo, Config: cfg, Env: env, Log: log, Out: stdout,
+		Mode: mode, HubURL: *hubURL, NodeKey: *nodeKey, SyncEvery: *syncEvery, Fault: faultHook(env("GATEWAY_FAULT"))})
 	if err != nil {
 		return err
 	}
@@ -96,7 +115,7 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
-	log.Info("gateway listening", "addr", ln.Addr().String(), "data", *data, "demo", *demo, "node", g.NodeID,
+	log.Info("gateway listening", "mode", firstNonEmpty(mode, "serve"), "addr", ln.Addr().String(), "data", *data, "demo", *demo, "node", g.NodeID,
 		"docs", "http://"+ln.Addr().String()+"/docs")
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -109,4 +128,25 @@ func serve(ctx context.Context, args []string, env func(string) string, stdout, 
 	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// faultHook, for the crash tests, kills this process the moment a handoff reaches step (the
+// GATEWAY_FAULT variable), as a power cut would.
+func faultHook(step string) func(string) {
+	if step == "" {
+		return nil
+	}
+	return func(at string) {
+		if at == step {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
 }

@@ -17,6 +17,17 @@ const maxJSONBody = 64 << 10
 // decodeJSON reads exactly one JSON object into v, rejecting unknown fields. On failure it
 // has written the problem and returns false.
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	return s.decodeLimited(w, r, v, maxJSONBody)
+}
+
+// maxSyncBody bounds a server's sync message: thousands of events.
+const maxSyncBody = 32 << 20
+
+func (s *Server) decodeSync(w http.ResponseWriter, r *http.Request, v any) bool {
+	return s.decodeLimited(w, r, v, maxSyncBody)
+}
+
+func (s *Server) decodeLimited(w http.ResponseWriter, r *http.Request, v any, maxJSONBody int64) bool {
 	if r.ContentLength > maxJSONBody {
 		s.fail(w, r, codePayloadTooLarge, fmt.Sprintf("the body may be at most %d bytes", maxJSONBody))
 		return false

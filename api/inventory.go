@@ -39,12 +39,11 @@ func (s *Server) importBatch(w http.ResponseWriter, r *http.Request) {
 	if !s.pinProduct(w, r, productID, "product_id") {
 		return
 	}
-	nodeID := q.Get("node_id")
-	if nodeID == "" {
-		nodeID = s.NodeID
-	} else if nodeID != s.NodeID {
+	// Stock is imported where it is kept; a hub hands it to its nodes.
+	nodeID := s.NodeID
+	if n := q.Get("node_id"); n != "" && n != nodeID {
 		var ve catalog.ValidationError
-		ve.Add("node_id", "unknown node %q", nodeID)
+		ve.Add("node_id", "stock is imported at node %q, which hands it on", nodeID)
 		s.failErr(w, r, &ve)
 		return
 	}
@@ -86,7 +85,11 @@ func (s *Server) putLevels(w http.ResponseWriter, r *http.Request) {
 	var ve catalog.ValidationError
 	if l.NodeID == "" {
 		l.NodeID = s.NodeID
-	} else if l.NodeID != s.NodeID {
+	}
+	if ok, err := s.knownNode(r.Context(), l.NodeID); err != nil {
+		s.failErr(w, r, err)
+		return
+	} else if !ok {
 		ve.Add("node_id", "unknown node %q", l.NodeID)
 	}
 	if l.TargetLevel < 0 || l.TargetLevel > 10_000_000 {

@@ -45,6 +45,25 @@ func newMetrics(s *Server) *metrics {
 		}
 		return float64(n)
 	}))
+	if s.HubStatus != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gateway_hub_reachable", Help: "1 when the last sync with the hub succeeded.",
+		}, func() float64 {
+			if s.HubStatus().Reachable {
+				return 1
+			}
+			return 0
+		}), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gateway_hub_sync_age_seconds", Help: "Seconds since the last successful sync with the hub.",
+		}, func() float64 {
+			if t := s.HubStatus().LastSync; !t.IsZero() {
+				return time.Since(t).Seconds()
+			}
+			return -1
+		}), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gateway_hub_sync_pending_events", Help: "Sales and voids not yet acknowledged by the hub.",
+		}, func() float64 { return float64(s.HubStatus().PendingEvent) }))
+	}
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m
 }

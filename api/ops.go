@@ -30,6 +30,17 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		rd.Status, rd.Checks["database"] = "not ready", "unreachable or not migrated"
 		status = http.StatusServiceUnavailable
 	}
+	// A server node sells from its own stock without its hub: say so, but stay ready.
+	if s.HubStatus != nil {
+		switch hs := s.HubStatus(); {
+		case hs.Reachable:
+			rd.Checks["hub"] = "reachable, last sync " + time.Since(hs.LastSync).Round(time.Millisecond).String() + " ago"
+		case hs.Unreachable.IsZero():
+			rd.Checks["hub"] = "not synced yet"
+		default:
+			rd.Checks["hub"] = "unreachable since " + hs.Unreachable.UTC().Format(time.RFC3339) + "; selling from own stock"
+		}
+	}
 	writeJSON(w, status, rd)
 }
 

@@ -48,10 +48,10 @@ func (s *Server) routes() http.Handler {
 		r.Use(s.authenticate, s.rateLimit)
 		r.With(s.allow(admin, support, terminal, node)).Get("/products", s.listProducts)
 		r.With(s.allow(admin, support, terminal, node)).Get("/products/{id}", s.getProduct)
-		r.With(s.allow(admin)).Put("/products/{id}", s.putProduct)
+		r.With(s.allow(admin), s.hubOnly).Put("/products/{id}", s.putProduct)
 
-		r.With(s.allow(admin)).Put("/terminals/{id}", s.putTerminal)
-		r.With(s.allow(admin)).Delete("/terminals/{id}", s.deleteTerminal)
+		r.With(s.allow(admin), s.hubOnly).Put("/terminals/{id}", s.putTerminal)
+		r.With(s.allow(admin), s.hubOnly).Delete("/terminals/{id}", s.deleteTerminal)
 
 		r.With(s.allow(terminal)).Post("/transactions", s.createTransaction)
 		r.With(s.allow(admin, support, terminal)).Get("/transactions", s.listTransactions)
@@ -60,10 +60,14 @@ func (s *Server) routes() http.Handler {
 
 		r.With(s.allow(admin, support)).Get("/suppliers", s.listSuppliers)
 
-		r.With(s.allow(admin)).Post("/inventory/batches", s.importBatch)
+		r.With(s.allow(admin), s.hubOnly).Post("/inventory/batches", s.importBatch)
 		r.With(s.allow(admin, support)).Get("/inventory", s.getInventory)
-		r.With(s.allow(admin)).Put("/inventory/levels", s.putLevels)
+		r.With(s.allow(admin), s.hubOnly).Put("/inventory/levels", s.putLevels)
 		r.With(s.allow(admin, support)).Get("/inventory/orders", s.listOrders)
+
+		r.With(s.allow(admin), s.hubOnly).Put("/nodes/{id}", s.putNode)
+		r.With(s.allow(admin, support), s.hubOnly).Get("/nodes", s.listNodes)
+		r.With(s.allow(node), s.hubOnly).Post("/sync", s.sync)
 	})
 	return r
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prepaidgw/gateway/catalog"
 	"github.com/prepaidgw/gateway/conduit"
 	"github.com/prepaidgw/gateway/inventory"
+	"github.com/prepaidgw/gateway/network"
 	"github.com/prepaidgw/gateway/supply"
 )
 
@@ -30,9 +31,17 @@ type Server struct {
 	Router    *supply.Router
 	Inventory *inventory.Store
 	DB        Pinger
-	NodeID    string // the node this server sells for
-	OpenAPI   []byte // the served contract
-	Log       *slog.Logger
+	NodeID    string // the node this server sells for ("hub" at a hub)
+	// Hub answers server nodes' syncs; nil on a server node.
+	Hub *network.Hub
+	// HubURL is set on a server node: configuration writes are refused, they belong to the hub.
+	HubURL string
+	// HubStatus, on a server node, tells readiness and metrics about the hub.
+	HubStatus func() network.Status
+	// SalesElsewhere, on a hub, refuses sales: lanes sell at their store's server node.
+	SalesElsewhere bool
+	OpenAPI        []byte // the served contract
+	Log            *slog.Logger
 	// RateLimit is the most requests a key may make per second; 0 means 50.
 	RateLimit int
 

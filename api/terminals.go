@@ -37,8 +37,12 @@ func (s *Server) putTerminal(w http.ResponseWriter, r *http.Request) {
 	}
 	if in.NodeID == "" {
 		in.NodeID = s.NodeID
-	} else if in.NodeID != s.NodeID {
-		ve.Add("node_id", "unknown node %q (this gateway serves node %q)", in.NodeID, s.NodeID)
+	}
+	if ok, err := s.knownNode(r.Context(), in.NodeID); err != nil {
+		s.failErr(w, r, err)
+		return
+	} else if !ok || s.SalesElsewhere && in.NodeID == s.NodeID {
+		ve.Add("node_id", "must name a server node registered here (PUT /v1/nodes/{id}) where the lane sells")
 	}
 	if err := ve.Err(); err != nil {
 		s.failErr(w, r, err)

@@ -27,6 +27,10 @@ func validIdempotencyKey(k string) bool {
 }
 
 func (s *Server) createTransaction(w http.ResponseWriter, r *http.Request) {
+	if s.SalesElsewhere {
+		s.fail(w, r, codeForbidden, "this is a hub: lanes sell at their store's server node")
+		return
+	}
 	key := r.Header.Get("Idempotency-Key")
 	if !validIdempotencyKey(key) {
 		s.fail(w, r, codeIdemRequired, "send an Idempotency-Key header of 1 to 255 printable ASCII characters, unique per sale")

@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/oklog/ulid/v2"
 
+	"github.com/prepaidgw/gateway/catalog"
 	"github.com/prepaidgw/gateway/internal/sqlitedb"
 )
 
@@ -61,11 +62,11 @@ type TransferPIN struct {
 
 // Handoff is an open movement of PINs, as the hub sends it to the node.
 type Handoff struct {
-	ID        string        `json:"id"`
-	Direction string        `json:"direction"` // to_node: PINs are here; to_hub: send Count back
-	ProductID string        `json:"product_id"`
-	Count     int           `json:"count"`
-	PINs      []TransferPIN `json:"pins,omitempty"`
+	ID        string        `json:"id" db:"id"`
+	Direction string        `json:"direction" db:"direction"` // to_node: PINs are here; to_hub: send Count back
+	ProductID string        `json:"product_id" db:"product_id"`
+	Count     int           `json:"count" db:"count"`
+	PINs      []TransferPIN `json:"pins,omitempty" db:"-"`
 }
 
 // Ack is a node's word that it applied a handoff; for to_hub, the serials it sent back.
@@ -185,7 +186,7 @@ func (s *Store) ApplyEvents(ctx context.Context, nodeID string, events []Event) 
 				continue
 			}
 			if e.State != "sold" && e.State != "voided" {
-				return fmt.Errorf("event %d: unknown state %q", e.Seq, e.State)
+				return &catalog.ValidationError{Fields: []catalog.FieldError{{Field: fmt.Sprintf("events[seq %d].state", e.Seq), Message: "must be sold or voided"}}}
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE pins SET state=?, txn_id=?, sold_at=coalesce(sold_at, ?), updated_at=?
 				WHERE serial=? AND node_id=? AND state IN ('in_transit', 'at_node', 'sold')`,
@@ -242,6 +243,21 @@ func (s *Store) Held(ctx context.Context, nodeID, productID string) (held, inTra
 		FROM pins WHERE node_id=? AND product_id=? AND state IN ('at_node', 'in_transit')
 		AND ifnull(expires_at, '`+noExpiry+`') > ?`, nodeID, productID, sqlitedb.FormatTime(s.now()))
 	return r.Held, r.InTransit, err
+}
+
+// NetworkAvailable counts the unsold, unexpired PINs of product anywhere in a hub's network:
+// at the hub, on their way, or held by a node. For node HubNode it is what replenishment
+// compares with the hub's level; for other nodes it is their own stock.
+func (s *Store) NetworkAvailable(ctx context.Context, productID, nodeID string) (int, error) {
+	if nodeID != HubNode {
+		held, inTransit, err := s.Held(ctx, nodeID, productID)
+		return held + inTransit, err
+	}
+	var n int
+	err := s.db.R.GetContext(ctx, &n, `SELECT count(*) FROM pins WHERE product_id=?
+		AND state IN ('available', 'in_transit', 'at_node') AND ifnull(expires_at, '`+noExpiry+`') > ?`,
+		productID, sqlitedb.FormatTime(s.now()))
+	return n, err
 }
 
 // SoldSince counts the PINs of product a node sold since t, for sales-rate targets.

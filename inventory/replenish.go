@@ -81,7 +81,13 @@ type Replenisher struct {
 	Every time.Duration
 	// OrderTimeout fails an order not delivered in time; default 1h.
 	OrderTimeout time.Duration
-	Log          *slog.Logger
+	// Available counts the stock a level is compared with; default Store.Available. A hub
+	// counts its whole network's unsold stock for its own level.
+	Available func(ctx context.Context, productID, nodeID string) (int, error)
+	// Node, when set, limits replenishment to that node's levels: a hub replenishes only its
+	// own (network-wide) level and hands PINs on to its nodes.
+	Node string
+	Log  *slog.Logger
 
 	low map[[2]string]bool // for one warning per crossing
 }
@@ -122,7 +128,14 @@ func (r *Replenisher) Check(ctx context.Context) error {
 		return err
 	}
 	for _, l := range levels {
-		avail, err := r.Store.Available(ctx, l.ProductID, l.NodeID)
+		if r.Node != "" && l.NodeID != r.Node {
+			continue
+		}
+		available := r.Available
+		if available == nil {
+			available = r.Store.Available
+		}
+		avail, err := available(ctx, l.ProductID, l.NodeID)
 		if err != nil {
 			return err
 		}

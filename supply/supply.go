@@ -63,9 +63,19 @@ type Outcome struct {
 
 // Router holds the configured suppliers.
 type Router struct {
-	log       *slog.Logger
+	log *slog.Logger
+	env drivers.Env
+
+	mu        sync.RWMutex // guards the two below, replaced whole by Replace
 	suppliers map[string]*supplier
 	names     []string
+}
+
+func (r *Router) get(name string) (*supplier, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s, ok := r.suppliers[name]
+	return s, ok
 }
 
 type supplier struct {
@@ -83,61 +93,91 @@ type supplier struct {
 
 // New builds every supplier's driver; any bad configuration is an error that names the supplier.
 func New(cfgs []SupplierConfig, env drivers.Env) (*Router, error) {
-	r := &Router{log: env.Logger, suppliers: map[string]*supplier{}}
+	r := &Router{log: env.Logger, env: env, suppliers: map[string]*supplier{}}
 	if r.log == nil {
 		r.log = slog.Default()
 	}
+	return r, r.Replace(cfgs)
+}
+
+// Replace sets the suppliers to cfgs (a server's, when its hub changes them). A supplier whose
+// configuration did not change keeps its driver and its breaker.
+func (r *Router) Replace(cfgs []SupplierConfig) error {
+	next := map[string]*supplier{}
+	var names []string
 	for i, c := range cfgs {
 		if !catalog.ValidID(c.Name) {
-			return nil, fmt.Errorf("suppliers[%d].name: %q is not a valid name", i, c.Name)
+			return fmt.Errorf("suppliers[%d].name: %q is not a valid name", i, c.Name)
 		}
-		if _, dup := r.suppliers[c.Name]; dup {
-			return nil, fmt.Errorf("suppliers[%d].name: %q is configured twice", i, c.Name)
+		if _, dup := next[c.Name]; dup {
+			return fmt.Errorf("suppliers[%d].name: %q is configured twice", i, c.Name)
 		}
-		d, err := drivers.Open(c.Driver, drivers.Config{Name: c.Name, Settings: c.Settings, Env: env})
+		if old, ok := r.get(c.Name); ok && sameConfig(old.cfg, c) {
+			next[c.Name] = old
+			names = append(names, c.Name)
+			continue
+		}
+		s, err := r.newSupplier(c)
 		if err != nil {
-			return nil, fmt.Errorf("supplier %q: %w", c.Name, err)
+			return err
 		}
-		s := &supplier{cfg: c, driver: d, timeout: time.Duration(c.Timeout)}
-		if s.timeout <= 0 {
-			s.timeout = 10 * time.Second
-		}
-		failures := c.Breaker.Failures
-		if failures == 0 {
-			failures = 5
-		}
-		openFor := time.Duration(c.Breaker.OpenFor)
-		if openFor <= 0 {
-			openFor = 30 * time.Second
-		}
-		probes := c.Breaker.Probes
-		if probes == 0 {
-			probes = 1
-		}
-		name := c.Name
-		s.breaker = gobreaker.NewCircuitBreaker[drivers.Result](gobreaker.Settings{
-			Name:        c.Name,
-			MaxRequests: probes,
-			Timeout:     openFor,
-			ReadyToTrip: func(cnt gobreaker.Counts) bool { return cnt.ConsecutiveFailures >= failures },
-			// A decline is the supplier working as it should.
-			IsSuccessful: func(err error) bool {
-				var de *drivers.DeclineError
-				return err == nil || errors.As(err, &de)
-			},
-			OnStateChange: func(_ string, from, to gobreaker.State) {
-				r.log.Warn("supplier breaker changed state", "supplier", name, "from", from.String(), "to", to.String())
-			},
-		})
-		r.suppliers[c.Name] = s
-		r.names = append(r.names, c.Name)
+		next[c.Name] = s
+		names = append(names, c.Name)
 	}
-	return r, nil
+	r.mu.Lock()
+	r.suppliers, r.names = next, names
+	r.mu.Unlock()
+	return nil
+}
+
+func sameConfig(a, b SupplierConfig) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+func (r *Router) newSupplier(c SupplierConfig) (*supplier, error) {
+	d, err := drivers.Open(c.Driver, drivers.Config{Name: c.Name, Settings: c.Settings, Env: r.env})
+	if err != nil {
+		return nil, fmt.Errorf("supplier %q: %w", c.Name, err)
+	}
+	s := &supplier{cfg: c, driver: d, timeout: time.Duration(c.Timeout)}
+	if s.timeout <= 0 {
+		s.timeout = 10 * time.Second
+	}
+	failures := c.Breaker.Failures
+	if failures == 0 {
+		failures = 5
+	}
+	openFor := time.Duration(c.Breaker.OpenFor)
+	if openFor <= 0 {
+		openFor = 30 * time.Second
+	}
+	probes := c.Breaker.Probes
+	if probes == 0 {
+		probes = 1
+	}
+	name := c.Name
+	s.breaker = gobreaker.NewCircuitBreaker[drivers.Result](gobreaker.Settings{
+		Name:        c.Name,
+		MaxRequests: probes,
+		Timeout:     openFor,
+		ReadyToTrip: func(cnt gobreaker.Counts) bool { return cnt.ConsecutiveFailures >= failures },
+		// A decline is the supplier working as it should.
+		IsSuccessful: func(err error) bool {
+			var de *drivers.DeclineError
+			return err == nil || errors.As(err, &de)
+		},
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			r.log.Warn("supplier breaker changed state", "supplier", name, "from", from.String(), "to", to.String())
+		},
+	})
+	return s, nil
 }
 
 // Types implements catalog.SupplierTypes.
 func (r *Router) Types(name string) ([]catalog.Type, bool) {
-	s, ok := r.suppliers[name]
+	s, ok := r.get(name)
 	if !ok {
 		return nil, false
 	}
@@ -146,7 +186,7 @@ func (r *Router) Types(name string) ([]catalog.Type, bool) {
 
 // Driver returns the driver of a named supplier, for tests and tools.
 func (r *Router) Driver(name string) (drivers.Driver, bool) {
-	s, ok := r.suppliers[name]
+	s, ok := r.get(name)
 	if !ok {
 		return nil, false
 	}
@@ -159,7 +199,7 @@ func (r *Router) Driver(name string) (drivers.Driver, bool) {
 func (r *Router) Dispatch(ctx context.Context, suppliers []string, req drivers.Request) Outcome {
 	last := Outcome{Status: Failed, Code: CodeSupplierUnavailable, Message: "no supplier could take the request"}
 	for _, name := range suppliers {
-		s, ok := r.suppliers[name]
+		s, ok := r.get(name)
 		if !ok {
 			continue
 		}
@@ -210,7 +250,7 @@ func (s *supplier) call(ctx context.Context, req drivers.Request) (drivers.Resul
 
 // Inquire asks the named supplier how req ended; a driver without status inquiry answers unknown.
 func (r *Router) Inquire(ctx context.Context, name string, req drivers.Request) (drivers.Status, drivers.Result, error) {
-	s, ok := r.suppliers[name]
+	s, ok := r.get(name)
 	if !ok {
 		return drivers.StatusUnknown, drivers.Result{}, fmt.Errorf("supply: unknown supplier %q", name)
 	}
@@ -228,7 +268,7 @@ var ErrCannotVoid = errors.New("supply: the supplier cannot void this transactio
 
 // Void asks the named supplier to undo an approved transaction.
 func (r *Router) Void(ctx context.Context, name string, req drivers.Request, res drivers.Result) error {
-	s, ok := r.suppliers[name]
+	s, ok := r.get(name)
 	if !ok {
 		return ErrCannotVoid
 	}
@@ -243,7 +283,7 @@ func (r *Router) Void(ctx context.Context, name string, req drivers.Request, res
 
 // CanVoid reports whether the named supplier can undo sales.
 func (r *Router) CanVoid(name string) bool {
-	s, ok := r.suppliers[name]
+	s, ok := r.get(name)
 	if !ok {
 		return false
 	}
@@ -266,9 +306,12 @@ type SupplierStats struct {
 
 // Stats lists every supplier in configuration order.
 func (r *Router) Stats() []SupplierStats {
-	out := make([]SupplierStats, 0, len(r.names))
-	for _, n := range r.names {
-		s := r.suppliers[n]
+	r.mu.RLock()
+	names, suppliers := r.names, r.suppliers
+	r.mu.RUnlock()
+	out := make([]SupplierStats, 0, len(names))
+	for _, n := range names {
+		s := suppliers[n]
 		s.mu.Lock()
 		st := SupplierStats{
 			Name: n, Driver: s.cfg.Driver, Types: s.driver.Types(), Breaker: s.breaker.State().String(),
