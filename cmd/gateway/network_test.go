@@ -148,14 +148,14 @@ func (p *proc) must(status int, method, path, key string, body any) map[string]a
 	return m
 }
 
-// counts returns the inventory rows of the demo PIN product by node.
+// counts returns the inventory rows of the test's PIN product by node.
 func (p *proc) counts() map[string]map[string]float64 {
 	p.t.Helper()
 	m := p.must(200, "GET", "/v1/inventory", adminKey, nil)
 	out := map[string]map[string]float64{}
 	for _, it := range m["items"].([]any) {
 		row := it.(map[string]any)
-		if row["product_id"] != "demo-pin-10" {
+		if row["product_id"] != product {
 			continue
 		}
 		c := map[string]float64{}
@@ -180,17 +180,34 @@ func eventually(t *testing.T, what string, within time.Duration, ok func() bool)
 	}
 }
 
-// startHub starts a demo hub with replenishment off (so that counts are exact) and returns it.
+// product is the PIN product the network tests import at the hub and sell at the servers.
+const product = "net-card"
+
+// startHub starts a demo hub, adds a PIN product and imports 500 PINs of it at the hub.
 func startHub(t *testing.T) *proc {
 	hub := start(t, nil, "hub", "--demo", "--data", filepath.Join(t.TempDir(), "hub"))
-	hub.must(200, "PUT", "/v1/inventory/levels", adminKey, map[string]any{"node_id": "hub", "product_id": "demo-pin-10", "target_level": 0, "reorder_level": 0})
+	hub.must(201, "PUT", "/v1/products/"+product, adminKey, map[string]any{"type": "pin", "name": "Network card",
+		"currency": "USD", "amount": 500, "suppliers": []string{"sim-pin"}})
+	var csv strings.Builder
+	csv.WriteString("serial,pin,expires_at\n")
+	for i := range 500 {
+		fmt.Fprintf(&csv, "NET-%04d,7000-%04d-%04d,\n", i, i, i*3)
+	}
+	req, _ := http.NewRequest("POST", hub.url+"/v1/inventory/batches?product_id="+product, strings.NewReader(csv.String()))
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	req.Header.Set("Content-Type", "text/csv")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("import at the hub: %v %v", err, resp)
+	}
+	resp.Body.Close()
 	return hub
 }
 
 // addServer registers a node with a target level and a lane, and starts its server process.
 func addServer(t *testing.T, hub *proc, node string, target int, env ...string) (*proc, string) {
 	key := hub.must(201, "PUT", "/v1/nodes/"+node, adminKey, map[string]any{})["api_key"].(string)
-	hub.must(200, "PUT", "/v1/inventory/levels", adminKey, map[string]any{"node_id": node, "product_id": "demo-pin-10", "target_level": target, "reorder_level": 0})
+	hub.must(200, "PUT", "/v1/inventory/levels", adminKey, map[string]any{"node_id": node, "product_id": product, "target_level": target, "reorder_level": 0})
 	lane := hub.must(201, "PUT", "/v1/terminals/lane-"+node, adminKey, map[string]any{"merchant_id": "m-1", "node_id": node})["api_key"].(string)
 	srv := start(t, env, "server", "--hub", hub.url, "--node-id", node, "--node-key", key,
 		"--data", filepath.Join(t.TempDir(), node), "--sync-every", "200ms")
@@ -198,7 +215,7 @@ func addServer(t *testing.T, hub *proc, node string, target int, env ...string) 
 }
 
 func (p *proc) available() float64 {
-	_, m := p.call("GET", "/v1/products/demo-pin-10", adminKey, nil)
+	_, m := p.call("GET", "/v1/products/"+product, adminKey, nil)
 	if st, ok := m["stock"].(map[string]any); ok {
 		return st["available"].(float64)
 	}
@@ -206,7 +223,7 @@ func (p *proc) available() float64 {
 }
 
 func (p *proc) sell(lane, key string) (int, string) {
-	st, m := p.call("POST", "/v1/transactions", lane, map[string]any{"product_id": "demo-pin-10", "currency": "USD"}, "Idempotency-Key", key)
+	st, m := p.call("POST", "/v1/transactions", lane, map[string]any{"product_id": product, "currency": "USD"}, "Idempotency-Key", key)
 	if st != 201 {
 		return st, ""
 	}
