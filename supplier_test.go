@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -250,4 +251,63 @@ func TestDemoSellsOverHTTPDrivers(t *testing.T) {
 	}
 	wantStatus(t, tg.sell(lane, "d", map[string]any{"product_id": gateway.DemoHTTPGiftCardProduct, "amount": 2500,
 		"currency": "USD", "card": map[string]string{"number": "6006491234560000"}}), 422, "supplier_declined")
+}
+
+func TestSimulateCommand(t *testing.T) {
+	addr := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().String()
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var out strings.Builder
+	go func() {
+		done <- gateway.Main(ctx, []string{"simulate", "--api", "dtone", "--listen", addr, "--decline-rate", "1"},
+			func(string) string { return "" }, &syncWriter{w: &out}, io.Discard)
+	}()
+	var resp *http.Response
+	for i := 0; ; i++ {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/v1/sync/transactions", strings.NewReader(
+			`{"external_id":"x1","product_id":1,"auto_confirm":true,"credit_party_identifier":{"mobile_number":"+15551235678"}}`))
+		req.SetBasicAuth("sim-key", "sim-secret")
+		var err error
+		if resp, err = http.DefaultClient.Do(req); err == nil {
+			break
+		}
+		if i > 100 {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var body struct {
+		Status struct {
+			Class struct {
+				ID int `json:"id"`
+			} `json:"class"`
+		} `json:"status"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if body.Status.Class.ID != 9 {
+		t.Fatalf("--decline-rate 1 answered class %d, want 9 (declined)", body.Status.Class.ID)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("simulate: %v", err)
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
