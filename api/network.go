@@ -59,6 +59,10 @@ func (s *Server) putNode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n, key, created, err := s.Auth.PutNode(r.Context(), id, in.HoursOfCover)
+	if err == nil && !created {
+		// Re-keyed: the node may move to a new server database.
+		err = s.Inventory.ResetNode(r.Context(), id)
+	}
 	if err != nil {
 		s.failErr(w, r, err)
 		return

@@ -42,6 +42,7 @@ const (
 	codeDuplicatePIN        = "duplicate_pin"
 	codeMethodNotAllowed    = "method_not_allowed"
 	codeInternal            = "internal_error"
+	codeNodeConflict        = "node_conflict"
 	codeSupplierUnavailable = supply.CodeSupplierUnavailable
 )
 
@@ -121,6 +122,8 @@ func (s *Server) failErr(w http.ResponseWriter, r *http.Request, err error) {
 		s.fail(w, r, codeIdemInProgress, err.Error()+"; retry shortly with the same key and body")
 	case errors.Is(err, conduit.ErrVoidNotAllowed):
 		s.fail(w, r, codeVoidNotAllowed, err.Error())
+	case errors.Is(err, inventory.ErrOtherInstance):
+		s.fail(w, r, codeNodeConflict, err.Error())
 	case errors.Is(err, conduit.ErrBadCursor), errors.Is(err, inventory.ErrBadCursor):
 		p := newProblem(codeValidation, "the cursor is not valid")
 		p.Errors = []catalog.FieldError{{Field: "cursor", Message: "is not a cursor this gateway gave out"}}

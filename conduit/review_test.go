@@ -104,7 +104,7 @@ func TestReviewFinishOnExpiredSaleContextLeavesTxnStuck(t *testing.T) {
 // transactions are never inquired.
 func TestReviewResolvePendingHeadOfLineBlocking(t *testing.T) {
 	r := &fakeRouter{}
-	s, _ := newService(t, r, conduit.Config{})
+	s, _ := newService(t, r, conduit.Config{InquiryBackoff: time.Millisecond})
 	c := conduit.Caller{TerminalID: "lane-1", MerchantID: "m", NodeID: "local"}
 	for i := 0; i < 500; i++ {
 		req := conduit.Request{ProductID: "dead", Amount: i64(1500), Currency: "USD", Recipient: &conduit.Recipient{MSISDN: "+15551234567"}}
@@ -118,6 +118,7 @@ func TestReviewResolvePendingHeadOfLineBlocking(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 3; i++ {
+		time.Sleep(5 * time.Millisecond) // past the first inquiry's wait
 		_, _ = s.ResolvePending(context.Background())
 	}
 	got, _ := s.Get(context.Background(), res.Transaction.ID)

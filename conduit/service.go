@@ -199,7 +199,7 @@ func (s *Service) Submit(ctx context.Context, c Caller, idemKey string, req Requ
 		Reference: req.Reference, CreatedAt: now, UpdatedAt: now,
 	}
 	dreq := drivers.Request{TransactionID: t.ID, Type: p.Type, ProductID: p.ID, Currency: p.Currency,
-		Reference: req.Reference, NodeID: c.NodeID}
+		Reference: req.Reference, NodeID: c.NodeID, CreatedAt: now}
 	typed.fill(&dreq)
 	t.Amount = dreq.Amount
 	if dreq.MSISDN != "" {
@@ -392,7 +392,7 @@ func (s *Service) ResolvePending(ctx context.Context) (resolved int, err error) 
 	}
 	var rows []txnRow
 	if err := s.db.R.SelectContext(ctx, &rows, `SELECT * FROM transactions WHERE status='pending' AND reply IS NOT NULL
-		AND ifnull(next_inquiry_at, '') <= ? ORDER BY seq LIMIT 500`, sqlitedb.FormatTime(now)); err != nil {
+		AND ifnull(next_inquiry_at, '') <= ? ORDER BY ifnull(next_inquiry_at, ''), seq LIMIT 500`, sqlitedb.FormatTime(now)); err != nil {
 		return 0, err
 	}
 	for _, r := range rows {
@@ -416,17 +416,23 @@ func (s *Service) ResolvePending(ctx context.Context) (resolved int, err error) 
 			out = supply.Outcome{Status: supply.Failed, Supplier: t.Supplier, Code: supply.CodeSupplierUnavailable,
 				Message: "the supplier did not confirm the transaction within " + s.cfg.PendingCeiling.String() + "; it was failed"}
 			if t.Supplier != "" && s.router.CanVoid(t.Supplier) {
-				if verr := s.router.Void(ctx, t.Supplier, dreq, res); verr != nil {
+				verr := s.router.Void(ctx, t.Supplier, dreq, res)
+				switch {
+				case verr == nil:
+					out.Message += " and voided at the supplier"
+				case now.Sub(t.CreatedAt) < 2*s.cfg.PendingCeiling:
 					// Failing it unvoided could leave the customer charged for nothing: keep
-					// asking, and say so loudly.
+					// trying for another ceiling, and say so loudly.
 					s.log.Error("pending past its ceiling and the supplier refuses the void; needs reconciliation",
 						"txn", t.ID, "supplier", t.Supplier, "err", verr)
 					if err := s.postpone(ctx, r); err != nil {
 						return resolved, err
 					}
 					continue
+				default:
+					out.Message += "; the supplier refused to void it: reconcile it with the supplier"
+					s.log.Error("pending transaction failed unvoided; reconcile with the supplier", "txn", t.ID, "supplier", t.Supplier)
 				}
-				out.Message += " and voided at the supplier"
 			}
 			s.log.Warn("pending transaction failed at the ceiling", "txn", t.ID, "supplier", t.Supplier, "inquiries", r.Inquiries)
 		default:

@@ -104,7 +104,9 @@ func (s *Service) finish(ctx context.Context, t Transaction, firstAnswer bool) e
 			return err
 		}
 		reply := s.keys.Seal(s.replyJSON(t), aad(t.ID, "reply"))
-		_, err = tx.ExecContext(ctx, `UPDATE transactions SET reply=? WHERE id=? AND reply IS NULL`, reply, t.ID)
+		// A supplier that timed out may still be working: the first inquiry waits a little.
+		_, err = tx.ExecContext(ctx, `UPDATE transactions SET reply=?, next_inquiry_at=? WHERE id=? AND reply IS NULL`,
+			reply, sqlitedb.FormatTime(s.now().Add(s.cfg.InquiryBackoff)), t.ID)
 		return err
 	})
 }
@@ -173,7 +175,7 @@ func (s *Service) transaction(r txnRow) (Transaction, error) {
 // driverRequest rebuilds what the driver was sent, for inquiry and void.
 func (s *Service) driverRequest(r txnRow) (drivers.Request, drivers.Result, error) {
 	req := drivers.Request{TransactionID: r.ID, Type: catalog.Type(r.Type), ProductID: r.ProductID, Amount: r.Amount,
-		Currency: r.Currency, MSISDN: r.MSISDN, Reference: r.Reference, NodeID: r.NodeID}
+		Currency: r.Currency, MSISDN: r.MSISDN, Reference: r.Reference, NodeID: r.NodeID, CreatedAt: parseTime(r.CreatedAt)}
 	if r.CardSealed != nil {
 		card, err := s.keys.Open(r.CardSealed, aad(r.ID, "card"))
 		if err != nil {

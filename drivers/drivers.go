@@ -41,7 +41,18 @@ type Request struct {
 	CardNumber    string // giftcard: never log it
 	Reference     string
 	NodeID        string // the node that sells
+	// CreatedAt is when the gateway recorded the transaction (zero when unknown). An inquiry
+	// that finds nothing soon after it may only mean the supplier has not finished yet.
+	CreatedAt time.Time
 }
+
+// SettleTime is how long after a transaction a supplier's "no such transaction" may still
+// mean "not finished yet". HTTP drivers answer StatusUnknown, not StatusFailed, until then.
+const SettleTime = 2 * time.Minute
+
+// Settled reports whether req is old enough that a supplier's "not found" means it never
+// arrived and never will.
+func (r Request) Settled() bool { return r.CreatedAt.IsZero() || time.Since(r.CreatedAt) > SettleTime }
 
 // PIN is a sold PIN as handed to the lane.
 type PIN struct {
@@ -70,7 +81,7 @@ type Status int
 const (
 	StatusUnknown  Status = iota // the supplier does not know yet; ask again later
 	StatusApproved               // it went through; Result is filled
-	StatusFailed                 // it did not happen and will not
+	StatusFailed                 // it did not happen and will not: say so only when that is certain
 )
 
 // Inquirer asks the supplier how a transaction whose outcome was unknown ended.

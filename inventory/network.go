@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -144,29 +145,98 @@ func (s *Store) OpenHandoffs(ctx context.Context, nodeID string) ([]Handoff, err
 	return hs, nil
 }
 
-// ApplyAck closes a handoff the node has applied; applying it again changes nothing.
+// ApplyAck closes a handoff the node has applied; applying it again changes nothing. What the
+// handoff was (its direction, product and size) is read from the hub's own record, never from
+// the node's message.
 func (s *Store) ApplyAck(ctx context.Context, nodeID string, a Ack) error {
 	now := sqlitedb.FormatTime(s.now())
 	return s.db.Tx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE handoffs SET status='done', done_at=? WHERE id=? AND node_id=? AND status='open'`, now, a.ID, nodeID)
+		var h Handoff
+		err := tx.GetContext(ctx, &h, `SELECT id, direction, product_id, count FROM handoffs WHERE id=? AND node_id=? AND status='open'`, a.ID, nodeID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // done before, or not this node's
+		}
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil // done before, or not this node's
-		}
-		if a.Direction == "to_node" {
-			_, err = tx.ExecContext(ctx, `UPDATE pins SET state='at_node', updated_at=? WHERE handoff_id=? AND state='in_transit'`, now, a.ID)
+		if _, err := tx.ExecContext(ctx, `UPDATE handoffs SET status='done', done_at=? WHERE id=?`, now, h.ID); err != nil {
 			return err
 		}
-		for _, serial := range a.Serials {
+		if h.Direction == "to_node" {
+			_, err = tx.ExecContext(ctx, `UPDATE pins SET state='at_node', updated_at=? WHERE handoff_id=? AND state='in_transit'`, now, h.ID)
+			return err
+		}
+		for i, serial := range a.Serials {
+			if i == h.Count {
+				break
+			}
 			if _, err := tx.ExecContext(ctx, `UPDATE pins SET state='available', node_id=?, handoff_id=NULL, updated_at=?
-				WHERE serial=? AND node_id=? AND state='at_node'`, HubNode, now, serial, nodeID); err != nil {
+				WHERE serial=? AND node_id=? AND product_id=? AND state='at_node'`, HubNode, now, serial, nodeID, h.ProductID); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// ErrOtherInstance means a node's key was used by a second server database: only the one the
+// node is bound to may sync, or both would sell the same PINs.
+var ErrOtherInstance = errors.New("this node is bound to another server database; re-register the node (PUT /v1/nodes/{id}) to move it")
+
+// BindInstance ties node to the server database instance on its first sync, and refuses any
+// other instance after that.
+func (s *Store) BindInstance(ctx context.Context, nodeID, instance string) error {
+	if instance == "" {
+		return ErrOtherInstance
+	}
+	return s.db.Tx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO node_sync(node_id) VALUES (?) ON CONFLICT DO NOTHING`, nodeID); err != nil {
+			return err
+		}
+		var bound string
+		if err := tx.GetContext(ctx, &bound, `SELECT instance FROM node_sync WHERE node_id=?`, nodeID); err != nil {
+			return err
+		}
+		switch bound {
+		case instance:
+			return nil
+		case "":
+			_, err := tx.ExecContext(ctx, `UPDATE node_sync SET instance=? WHERE node_id=?`, instance, nodeID)
+			return err
+		}
+		return ErrOtherInstance
+	})
+}
+
+// ResetNode unbinds a re-registered node: the next server database to sync with it starts a
+// fresh sequence of events. PINs the hub counts at the node stay there (the old database may
+// still hold them) and are logged for reconciliation.
+func (s *Store) ResetNode(ctx context.Context, nodeID string) error {
+	return s.db.Tx(ctx, func(tx *sqlx.Tx) error {
+		var n int
+		if err := tx.GetContext(ctx, &n, `SELECT count(*) FROM pins WHERE node_id=? AND state IN ('at_node','in_transit')`, nodeID); err != nil {
+			return err
+		}
+		if n > 0 {
+			s.log.Warn("node re-registered while the hub counts PINs at it; they stay there until reconciled", "node", nodeID, "pins", n)
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE node_sync SET instance='', last_seq=0 WHERE node_id=?`, nodeID)
+		return err
+	})
+}
+
+// Instance is this server database's identity towards its hub.
+func (s *Store) Instance(ctx context.Context) (string, error) {
+	var id string
+	err := s.db.Tx(ctx, func(tx *sqlx.Tx) error {
+		err := tx.GetContext(ctx, &id, `SELECT id FROM node_instance LIMIT 1`)
+		if errors.Is(err, sql.ErrNoRows) {
+			id = "ins_" + ulid.Make().String()
+			_, err = tx.ExecContext(ctx, `INSERT INTO node_instance(id) VALUES (?)`, id)
+		}
+		return err
+	})
+	return id, err
 }
 
 // ApplyEvents records a node's sales and voids, once each: events at or below the last
@@ -188,10 +258,15 @@ func (s *Store) ApplyEvents(ctx context.Context, nodeID string, events []Event) 
 			if e.State != "sold" && e.State != "voided" {
 				return &catalog.ValidationError{Fields: []catalog.FieldError{{Field: fmt.Sprintf("events[seq %d].state", e.Seq), Message: "must be sold or voided"}}}
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE pins SET state=?, txn_id=?, sold_at=coalesce(sold_at, ?), updated_at=?
+			res, err := tx.ExecContext(ctx, `UPDATE pins SET state=?, txn_id=?, sold_at=coalesce(sold_at, ?), updated_at=?
 				WHERE serial=? AND node_id=? AND state IN ('in_transit', 'at_node', 'sold')`,
-				e.State, e.TxnID, e.At, e.At, e.Serial, nodeID); err != nil {
+				e.State, e.TxnID, e.At, e.At, e.Serial, nodeID)
+			if err != nil {
 				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				s.log.Error("a node reports a sale of a PIN the hub does not count at it; needs reconciliation",
+					"node", nodeID, "serial", e.Serial, "state", e.State, "seq", e.Seq)
 			}
 			last = e.Seq
 		}
@@ -289,8 +364,18 @@ func (s *Store) ApplyHandoff(ctx context.Context, nodeID string, h Handoff) erro
 			if p.ExpiresAt != nil {
 				exp = sqlitedb.FormatTime(*p.ExpiresAt)
 			}
+			sealed := s.keys.Seal([]byte(p.PIN), []byte(p.Serial))
+			// A PIN this node handed back before comes home to its old row.
+			res, err := tx.ExecContext(ctx, `UPDATE pins SET state='available', pin_sealed=?, expires_at=?, batch_id=?, handoff_id=?, updated_at=?
+				WHERE serial=? AND node_id=? AND state='handed_back'`, sealed, exp, h.ID, h.ID, stamp, p.Serial, nodeID)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n > 0 {
+				continue
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO pins(product_id, serial, pin_sealed, pin_digest, expires_at, node_id, state, batch_id, handoff_id, updated_at)
-				VALUES (?,?,?,?,?,?,'available',?,?,?)`, h.ProductID, p.Serial, s.keys.Seal([]byte(p.PIN), []byte(p.Serial)),
+				VALUES (?,?,?,?,?,?,'available',?,?,?)`, h.ProductID, p.Serial, sealed,
 				s.digest(p.PIN), exp, nodeID, h.ID, h.ID, stamp); err != nil {
 				return fmt.Errorf("handoff %s, PIN %s: %w", h.ID, p.Serial, err)
 			}

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/prepaidgw/gateway/auth"
@@ -23,6 +24,8 @@ import (
 
 // SyncRequest is what a server sends its hub.
 type SyncRequest struct {
+	// Instance identifies the server database: a node syncs from one database only.
+	Instance   string            `json:"instance"`
 	ConfigHash string            `json:"config_hash"`
 	Events     []inventory.Event `json:"events"`
 	Acks       []inventory.Ack   `json:"acks"`
@@ -64,6 +67,21 @@ type Hub struct {
 	Suppliers []supply.SupplierConfig
 	Log       *slog.Logger
 	Now       func() time.Time
+
+	mu    sync.Mutex
+	nodes map[string]*sync.Mutex // one sync at a time per node
+}
+
+func (h *Hub) nodeLock(nodeID string) *sync.Mutex {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.nodes == nil {
+		h.nodes = map[string]*sync.Mutex{}
+	}
+	if h.nodes[nodeID] == nil {
+		h.nodes[nodeID] = &sync.Mutex{}
+	}
+	return h.nodes[nodeID]
 }
 
 func (h *Hub) now() time.Time {
@@ -101,7 +119,14 @@ func (h *Hub) ConfigFor(ctx context.Context, nodeID string) (Config, error) {
 // open handoffs and, if it changed, its configuration. Acknowledgements are applied before
 // events, since a server sells a handed-over PIN only after applying the handoff.
 func (h *Hub) Sync(ctx context.Context, nodeID string, req SyncRequest) (SyncResponse, error) {
+	// Two syncs of one node at once (a retry racing its original) would both top it up.
+	lock := h.nodeLock(nodeID)
+	lock.Lock()
+	defer lock.Unlock()
 	resp := SyncResponse{Confirmed: []string{}}
+	if err := h.Inventory.BindInstance(ctx, nodeID, req.Instance); err != nil {
+		return resp, err
+	}
 	for _, a := range req.Acks {
 		if err := h.Inventory.ApplyAck(ctx, nodeID, a); err != nil {
 			return resp, err

@@ -83,7 +83,7 @@ func TestSyncMessagesAreIdempotent(t *testing.T) {
 	srv := open(t)
 
 	// The hub hands 10 PINs over; the server applies the same handoff twice.
-	resp, err := hub.Sync(ctx, "n1", network.SyncRequest{})
+	resp, err := hub.Sync(ctx, "n1", network.SyncRequest{Instance: "i1"})
 	if err != nil || len(resp.Handoffs) != 1 || len(resp.Handoffs[0].PINs) != 10 {
 		t.Fatalf("first sync: %+v %v", resp.Handoffs, err)
 	}
@@ -107,8 +107,8 @@ func TestSyncMessagesAreIdempotent(t *testing.T) {
 		}
 	}
 	events, _ := srv.inv.Events(ctx, 100)
-	newer := network.SyncRequest{Acks: acks, Events: events}
-	older := network.SyncRequest{Acks: acks, Events: events[:1]}
+	newer := network.SyncRequest{Instance: "i1", Acks: acks, Events: events}
+	older := network.SyncRequest{Instance: "i1", Acks: acks, Events: events[:1]}
 	for _, req := range []network.SyncRequest{newer, newer, older} {
 		r, err := hub.Sync(ctx, "n1", req)
 		if err != nil {
@@ -133,16 +133,16 @@ func TestRecallHandsSurplusBack(t *testing.T) {
 	ctx := context.Background()
 	h, hub := hubWithStock(t)
 	srv := open(t)
-	resp, _ := hub.Sync(ctx, "n1", network.SyncRequest{})
+	resp, _ := hub.Sync(ctx, "n1", network.SyncRequest{Instance: "i1"})
 	_ = srv.inv.ApplyHandoff(ctx, "n1", resp.Handoffs[0])
 	acks, _ := srv.inv.PendingAcks(ctx)
-	if _, err := hub.Sync(ctx, "n1", network.SyncRequest{Acks: acks}); err != nil {
+	if _, err := hub.Sync(ctx, "n1", network.SyncRequest{Instance: "i1", Acks: acks}); err != nil {
 		t.Fatal(err)
 	}
 	_ = srv.inv.ConfirmAcks(ctx, []string{acks[0].ID})
 	// The store got quiet: its target drops to 4, so 6 of its 10 go back.
 	_ = h.inv.SetLevel(ctx, inventory.Level{NodeID: "n1", ProductID: "p", TargetLevel: 4})
-	resp, err := hub.Sync(ctx, "n1", network.SyncRequest{})
+	resp, err := hub.Sync(ctx, "n1", network.SyncRequest{Instance: "i1"})
 	if err != nil || len(resp.Handoffs) != 1 || resp.Handoffs[0].Direction != "to_hub" || resp.Handoffs[0].Count != 6 {
 		t.Fatalf("recall: %+v %v", resp.Handoffs, err)
 	}
@@ -156,7 +156,7 @@ func TestRecallHandsSurplusBack(t *testing.T) {
 	}
 	acks, _ = srv.inv.PendingAcks(ctx)
 	for range 2 {
-		if _, err := hub.Sync(ctx, "n1", network.SyncRequest{Acks: acks}); err != nil {
+		if _, err := hub.Sync(ctx, "n1", network.SyncRequest{Instance: "i1", Acks: acks}); err != nil {
 			t.Fatal(err)
 		}
 	}

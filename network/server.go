@@ -117,6 +117,9 @@ func (s *Server) Sync(ctx context.Context) error {
 
 func (s *Server) syncOnce(ctx context.Context) (more bool, err error) {
 	var req SyncRequest
+	if req.Instance, err = s.Inventory.Instance(ctx); err != nil {
+		return false, err
+	}
 	if req.Events, err = s.Inventory.Events(ctx, 5000); err != nil {
 		return false, err
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -197,6 +198,21 @@ func (r *Router) Driver(name string) (drivers.Driver, bool) {
 // when the request surely did not reach the supplier (breaker open, not sent) or the supplier
 // is out of stock; an unknown outcome stops at once as pending, so nothing is sold twice.
 func (r *Router) Dispatch(ctx context.Context, suppliers []string, req drivers.Request) Outcome {
+	out := r.dispatch(ctx, suppliers, req)
+	out.Message = scrub(out.Message, req)
+	return out
+}
+
+// scrub hides a full card number that a supplier's own words may echo: it is never stored,
+// shown or logged in clear.
+func scrub(s string, req drivers.Request) string {
+	if req.CardNumber == "" || !strings.Contains(s, req.CardNumber) {
+		return s
+	}
+	return strings.ReplaceAll(s, req.CardNumber, "****"+req.CardNumber[max(0, len(req.CardNumber)-4):])
+}
+
+func (r *Router) dispatch(ctx context.Context, suppliers []string, req drivers.Request) Outcome {
 	last := Outcome{Status: Failed, Code: CodeSupplierUnavailable, Message: "no supplier could take the request"}
 	for _, name := range suppliers {
 		s, ok := r.get(name)
@@ -217,7 +233,7 @@ func (r *Router) Dispatch(ctx context.Context, suppliers []string, req drivers.R
 				last = Outcome{Status: Failed, Supplier: name, Code: CodeSupplierUnavailable, Message: "supplier " + name + " is unavailable"}
 			}
 		default:
-			r.log.Warn("supplier outcome unknown; transaction pending", "supplier", name, "txn", req.TransactionID, "err", err)
+			r.log.Warn("supplier outcome unknown; transaction pending", "supplier", name, "txn", req.TransactionID, "err", scrub(err.Error(), req))
 			return Outcome{Status: Pending, Supplier: name, Message: "the supplier has not confirmed the outcome yet"}
 		}
 	}
@@ -278,7 +294,10 @@ func (r *Router) Void(ctx context.Context, name string, req drivers.Request, res
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	return v.Void(cctx, req, res)
+	if err := v.Void(cctx, req, res); err != nil {
+		return errors.New(scrub(err.Error(), req))
+	}
+	return nil
 }
 
 // CanVoid reports whether the named supplier can undo sales.

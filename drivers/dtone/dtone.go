@@ -184,6 +184,9 @@ func (d *Driver) Inquire(ctx context.Context, req drivers.Request) (drivers.Stat
 		return drivers.StatusUnknown, drivers.Result{}, fmt.Errorf("dtone: lookup answered %d: %v", resp.StatusCode, err)
 	}
 	if len(list) == 0 {
+		if !req.Settled() {
+			return drivers.StatusUnknown, drivers.Result{}, nil // it may still be on its way
+		}
 		return drivers.StatusFailed, drivers.Result{}, nil
 	}
 	st, res, _ := outcome(list[0])

@@ -243,6 +243,9 @@ func (d *Driver) Inquire(ctx context.Context, req drivers.Request) (drivers.Stat
 		return drivers.StatusUnknown, drivers.Result{}, fmt.Errorf("reloadly: report answered %d: %v", resp.StatusCode, err)
 	}
 	if len(page.Content) == 0 {
+		if !req.Settled() {
+			return drivers.StatusUnknown, drivers.Result{}, nil // it may still be on its way
+		}
 		return drivers.StatusFailed, drivers.Result{}, nil
 	}
 	res, err := outcome(page.Content[0])

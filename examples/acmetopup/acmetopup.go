@@ -103,6 +103,9 @@ func (d *Driver) Inquire(ctx context.Context, req drivers.Request) (drivers.Stat
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotFound {
+		if !req.Settled() {
+			return drivers.StatusUnknown, drivers.Result{}, nil // it may still be on its way
+		}
 		return drivers.StatusFailed, drivers.Result{}, nil
 	}
 	var r recharge

@@ -90,6 +90,8 @@ CREATE INDEX pins_handoff ON pins(handoff_id) WHERE handoff_id IS NOT NULL;
 -- Hub: what each node last told it.
 CREATE TABLE node_sync (
 	node_id      TEXT PRIMARY KEY,
+	-- the server database the node is bound to: one database sells a node's stock
+	instance     TEXT NOT NULL DEFAULT '',
 	last_seq     INTEGER NOT NULL DEFAULT 0,
 	last_sync_at TEXT,
 	config_hash  TEXT NOT NULL DEFAULT '',
@@ -113,4 +115,9 @@ CREATE TABLE sync_outbox (
 	state   TEXT NOT NULL,
 	txn_id  TEXT NOT NULL,
 	at      TEXT NOT NULL
+);
+
+-- Server: this database's identity towards its hub, made once.
+CREATE TABLE node_instance (
+	id TEXT NOT NULL
 );
