@@ -36,3 +36,5 @@ CREATE TABLE transactions (
 );
 CREATE INDEX transactions_status ON transactions(status, seq);
 CREATE INDEX transactions_terminal ON transactions(terminal_id, seq);
+-- The resolver looks for unanswered transactions every few seconds: only a crash leaves any.
+CREATE INDEX transactions_unanswered ON transactions(created_at) WHERE reply IS NULL;
