@@ -29,7 +29,9 @@ type SyncRequest struct {
 	ConfigHash string            `json:"config_hash"`
 	Events     []inventory.Event `json:"events"`
 	Acks       []inventory.Ack   `json:"acks"`
-	Stock      []inventory.Count `json:"stock"`
+	// Stock is the server's own count, for information; the hub keeps its own books from
+	// handoffs and events, and this server leaves it out rather than count its stock every sync.
+	Stock []inventory.Count `json:"stock"`
 }
 
 // SyncResponse is the hub's answer.

@@ -126,15 +126,6 @@ func (s *Server) syncOnce(ctx context.Context) (more bool, err error) {
 	if req.Acks, err = s.Inventory.PendingAcks(ctx); err != nil {
 		return false, err
 	}
-	counts, err := s.Inventory.Counts(ctx)
-	if err != nil {
-		return false, err
-	}
-	for _, c := range counts {
-		if c.NodeID == s.NodeID {
-			req.Stock = append(req.Stock, c)
-		}
-	}
 	s.mu.Lock()
 	req.ConfigHash = s.hash
 	s.status.PendingEvent = len(req.Events)
