@@ -244,6 +244,9 @@ func (g *Gateway) build(ctx context.Context, opts Options, cfg Config, keys *sec
 			return fmt.Errorf("demo catalog: %w", err)
 		}
 	}
+	if opts.Mode != ModeServer {
+		g.warnUnservedProducts(ctx)
+	}
 	if n, err := g.Conduit.Recover(ctx); err != nil {
 		return err
 	} else if n > 0 {
@@ -289,6 +292,23 @@ func (g *Gateway) goBackground(f func()) {
 		defer g.wg.Done()
 		f()
 	}()
+}
+
+// warnUnservedProducts says at start which active products name a supplier that is not
+// configured (the demo's, after a start without --demo): their sales would fail.
+func (g *Gateway) warnUnservedProducts(ctx context.Context) {
+	products, err := g.Catalog.List(ctx, "")
+	if err != nil {
+		return
+	}
+	for _, p := range products {
+		for _, name := range p.Suppliers {
+			if _, ok := g.Router.Types(name); !ok && p.Active {
+				g.log.Warn("a product names a supplier that is not configured; its sales fail until it is (demo products need --demo)",
+					"product", p.ID, "supplier", name)
+			}
+		}
+	}
 }
 
 // findOrderer returns the first supplier of product whose driver takes PIN orders.

@@ -39,6 +39,14 @@ commands:
 // stdout and stderr for output. It returns when the command ends (serve: on SIGINT/SIGTERM or
 // when ctx is cancelled).
 func Main(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	err := run(ctx, args, env, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // the flags' help was printed
+	}
+	return err
+}
+
+func run(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("no command given")

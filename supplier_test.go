@@ -311,3 +311,29 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(p)
 }
+
+func TestNodeSettingsKeepTheKeyUnlessRekeyed(t *testing.T) {
+	hub := newTestGateway(t, func(o *gateway.Options) { o.Mode = gateway.ModeHub })
+	first := wantStatus(t, hub.call("PUT", "/v1/nodes/store-1", testAdminKey, map[string]any{}), 201, "")
+	key := first["api_key"].(string)
+	sync := map[string]any{"instance": "ins_a", "config_hash": ""}
+	wantStatus(t, hub.call("POST", "/v1/sync", key, sync), 200, "")
+
+	m := wantStatus(t, hub.call("PUT", "/v1/nodes/store-1", testAdminKey, map[string]any{"hours_of_cover": 24}), 200, "")
+	if _, ok := m["api_key"]; ok || m["hours_of_cover"] != 24.0 {
+		t.Fatalf("a settings change re-keyed the node: %v", m)
+	}
+	wantStatus(t, hub.call("POST", "/v1/sync", key, sync), 200, "")
+	// Another database with the same key is refused while the node is bound.
+	wantStatus(t, hub.call("POST", "/v1/sync", key, map[string]any{"instance": "ins_b"}), 409, "node_conflict")
+
+	m = wantStatus(t, hub.call("PUT", "/v1/nodes/store-1", testAdminKey, map[string]any{"rekey": true}), 200, "")
+	wantStatus(t, hub.call("POST", "/v1/sync", key, sync), 401, "unauthorized")
+	// The re-keyed node can move to the new database.
+	wantStatus(t, hub.call("POST", "/v1/sync", m["api_key"].(string), map[string]any{"instance": "ins_b"}), 200, "")
+	nodes := wantStatus(t, hub.call("GET", "/v1/nodes", testSupportKey, nil), 200, "")
+	if n := nodes["items"].([]any); len(n) != 1 || n[0].(map[string]any)["last_sync_at"] == nil {
+		t.Fatalf("nodes: %v", nodes)
+	}
+	wantStatus(t, hub.call("POST", "/v1/transactions", key, pinSale, "Idempotency-Key", "x"), 401, "unauthorized")
+}

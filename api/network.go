@@ -33,12 +33,15 @@ func (s *Server) hubOnly(next http.Handler) http.Handler {
 
 type nodeInput struct {
 	HoursOfCover float64 `json:"hours_of_cover"`
+	// Rekey replaces an existing node's key and unbinds it from its server database (a
+	// replaced machine); without it, an existing node's settings change and its key stays.
+	Rekey bool `json:"rekey"`
 }
 
 type nodeCreated struct {
 	ID           string  `json:"id"`
 	HoursOfCover float64 `json:"hours_of_cover"`
-	APIKey       string  `json:"api_key"`
+	APIKey       string  `json:"api_key,omitempty"`
 }
 
 func (s *Server) putNode(w http.ResponseWriter, r *http.Request) {
@@ -58,8 +61,8 @@ func (s *Server) putNode(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	n, key, created, err := s.Auth.PutNode(r.Context(), id, in.HoursOfCover)
-	if err == nil && !created {
+	n, key, created, err := s.Auth.PutNode(r.Context(), id, in.HoursOfCover, in.Rekey)
+	if err == nil && !created && in.Rekey {
 		// Re-keyed: the node may move to a new server database.
 		err = s.Inventory.ResetNode(r.Context(), id)
 	}

@@ -69,6 +69,7 @@ var problemKinds = map[string]struct {
 	codeDuplicatePIN:            {http.StatusConflict, "Serial or PIN already known"},
 	codeMethodNotAllowed:        {http.StatusMethodNotAllowed, "Method not allowed"},
 	codeInternal:                {http.StatusInternalServerError, "Internal error"},
+	codeNodeConflict:            {http.StatusConflict, "Another server database holds this node"},
 }
 
 // retryAfterSeconds is what a lane is told to wait after supplier_unavailable.
@@ -77,7 +78,7 @@ const retryAfterSeconds = 30
 func newProblem(code, detail string) Problem {
 	k, ok := problemKinds[code]
 	if !ok {
-		k = problemKinds[codeInternal]
+		code, k = codeInternal, problemKinds[codeInternal]
 	}
 	return Problem{Type: "/problems/" + code, Title: k.title, Status: k.status, Detail: detail, Code: code}
 }

@@ -19,9 +19,9 @@ type Node struct {
 	CreatedAt    time.Time `json:"created_at"`
 }
 
-// PutNode registers a node, or re-keys it; the key is shown this once.
-func (s *Store) PutNode(ctx context.Context, id string, hoursOfCover float64) (n Node, key string, created bool, err error) {
-	key = NewKey("gwn_")
+// PutNode registers a node, or updates one: its key is replaced only when rekey is set (or
+// the node is new), and is returned this once; otherwise key is empty.
+func (s *Store) PutNode(ctx context.Context, id string, hoursOfCover float64, rekey bool) (n Node, key string, created bool, err error) {
 	now := time.Now().UTC()
 	err = s.db.Tx(ctx, func(tx *sqlx.Tx) error {
 		var c int
@@ -29,6 +29,11 @@ func (s *Store) PutNode(ctx context.Context, id string, hoursOfCover float64) (n
 			return err
 		}
 		created = c == 0
+		if !created && !rekey {
+			_, err := tx.ExecContext(ctx, `UPDATE nodes SET hours_of_cover=? WHERE id=?`, hoursOfCover, id)
+			return err
+		}
+		key = NewKey("gwn_")
 		_, err := tx.ExecContext(ctx, `INSERT INTO nodes(id, key_hash, hours_of_cover, created_at) VALUES (?,?,?,?)
 			ON CONFLICT(id) DO UPDATE SET key_hash=excluded.key_hash, hours_of_cover=excluded.hours_of_cover`,
 			id, HashKey(key), hoursOfCover, sqlitedb.FormatTime(now))

@@ -68,7 +68,7 @@ func hubWithStock(t *testing.T) (side, *network.Hub) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := h.au.PutNode(ctx, "n1", 0); err != nil {
+	if _, _, _, err := h.au.PutNode(ctx, "n1", 0, true); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.inv.SetLevel(ctx, inventory.Level{NodeID: "n1", ProductID: "p", TargetLevel: 10}); err != nil {

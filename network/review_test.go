@@ -76,7 +76,7 @@ func TestReviewFreshServerDBSalesDropped(t *testing.T) {
 	}
 	syncAll(t, hub, a, "n1") // hub last_seq = 5, tops n1 up with 5 more
 	// n1 is re-keyed and replaced by a server with a new database.
-	if _, _, _, err := h.au.PutNode(ctx, "n1", 0); err != nil {
+	if _, _, _, err := h.au.PutNode(ctx, "n1", 0, true); err != nil {
 		t.Fatal(err)
 	}
 	// What PUT /v1/nodes/{id} does on a re-key; the old machine's PINs stay counted there, so
