@@ -239,6 +239,9 @@ func (g *Gateway) build(ctx context.Context, opts Options, cfg Config, keys *sec
 	if err != nil {
 		return err
 	}
+	if opts.Mode == ModeServer {
+		g.Conduit.EnableOutbox()
+	}
 	if opts.Demo {
 		if err := seedDemo(ctx, g); err != nil {
 			return fmt.Errorf("demo catalog: %w", err)
@@ -256,11 +259,12 @@ func (g *Gateway) build(ctx context.Context, opts Options, cfg Config, keys *sec
 		DB: g.DB, NodeID: cfg.NodeID, OpenAPI: OpenAPI, Log: opts.Log, RateLimit: cfg.RateLimit}
 	if opts.Mode == ModeServer {
 		g.Sync = &network.Server{HubURL: strings.TrimSuffix(opts.HubURL, "/"), NodeID: cfg.NodeID, NodeKey: opts.NodeKey,
-			Auth: g.Auth, Catalog: g.Catalog, Inventory: g.Inventory, ApplySuppliers: g.Router.Replace,
+			Auth: g.Auth, Catalog: g.Catalog, Inventory: g.Inventory, Conduit: g.Conduit, ApplySuppliers: g.Router.Replace,
 			Every: opts.SyncEvery, Log: opts.Log, Fault: opts.Fault}
 		g.API.HubURL, g.API.HubStatus = g.Sync.HubURL, g.Sync.Status
 	} else {
-		g.API.Hub = &network.Hub{Auth: g.Auth, Catalog: g.Catalog, Inventory: g.Inventory, Suppliers: cfg.Suppliers, Log: opts.Log}
+		g.API.Hub = &network.Hub{Auth: g.Auth, Catalog: g.Catalog, Inventory: g.Inventory, Conduit: g.Conduit,
+			Suppliers: cfg.Suppliers, Log: opts.Log}
 		g.API.SalesElsewhere = opts.Mode == ModeHub
 	}
 	g.handler = g.API.Handler()

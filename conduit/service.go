@@ -75,6 +75,7 @@ type Service struct {
 
 	mu       sync.Mutex
 	inflight map[string]chan struct{}
+	outbox   bool // a server node: report every state to the hub
 }
 
 //go:embed migrations/*.sql
@@ -321,6 +322,8 @@ func (s *Service) Void(ctx context.Context, id string) (Transaction, error) {
 	switch {
 	case t.Status == StatusVoided:
 		return t, nil
+	case r.Origin != "":
+		return t, fmt.Errorf("%w: void it at server node %s, which made it", ErrVoidNotAllowed, r.Origin)
 	case t.Status != StatusApproved:
 		return t, fmt.Errorf("%w: only an approved transaction can be voided; this one is %s", ErrVoidNotAllowed, t.Status)
 	case s.now().Sub(t.CreatedAt) > s.cfg.VoidWindow:
@@ -343,7 +346,10 @@ func (s *Service) Void(ctx context.Context, id string) (Transaction, error) {
 	return t, s.db.Tx(vctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(vctx, `UPDATE transactions SET status='voided', updated_at=? WHERE id=? AND status='approved'`,
 			sqlitedb.FormatTime(t.UpdatedAt), t.ID)
-		return err
+		if err != nil {
+			return err
+		}
+		return s.report(vctx, tx, t.ID)
 	})
 }
 
@@ -392,7 +398,7 @@ func (s *Service) ResolvePending(ctx context.Context) (resolved int, err error) 
 	}
 	var rows []txnRow
 	if err := s.db.R.SelectContext(ctx, &rows, `SELECT * FROM transactions WHERE status='pending' AND reply IS NOT NULL
-		AND ifnull(next_inquiry_at, '') <= ? ORDER BY ifnull(next_inquiry_at, ''), seq LIMIT 500`, sqlitedb.FormatTime(now)); err != nil {
+		AND origin='' AND ifnull(next_inquiry_at, '') <= ? ORDER BY ifnull(next_inquiry_at, ''), seq LIMIT 500`, sqlitedb.FormatTime(now)); err != nil {
 		return 0, err
 	}
 	for _, r := range rows {

@@ -46,6 +46,7 @@ type txnRow struct {
 	Reply          []byte         `db:"reply"`
 	Inquiries      int            `db:"inquiries"`
 	NextInquiryAt  sql.NullString `db:"next_inquiry_at"`
+	Origin         string         `db:"origin"`
 	CreatedAt      string         `db:"created_at"`
 	UpdatedAt      string         `db:"updated_at"`
 }
@@ -100,6 +101,9 @@ func (s *Service) finish(ctx context.Context, t Transaction, firstAnswer bool) e
 			supplier=?, supplier_ref=?, error_code=?, error_message=?, updated_at=? WHERE id=?`,
 			t.Status, pinSerial, pinSealed, pinExpires, t.Supplier, t.SupplierRef, code, msg,
 			sqlitedb.FormatTime(t.UpdatedAt), t.ID)
+		if err == nil {
+			err = s.report(ctx, tx, t.ID)
+		}
 		if err != nil || !firstAnswer {
 			return err
 		}

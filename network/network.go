@@ -18,6 +18,7 @@ import (
 
 	"github.com/prepaidgw/gateway/auth"
 	"github.com/prepaidgw/gateway/catalog"
+	"github.com/prepaidgw/gateway/conduit"
 	"github.com/prepaidgw/gateway/inventory"
 	"github.com/prepaidgw/gateway/supply"
 )
@@ -29,6 +30,9 @@ type SyncRequest struct {
 	ConfigHash string            `json:"config_hash"`
 	Events     []inventory.Event `json:"events"`
 	Acks       []inventory.Ack   `json:"acks"`
+	// Transactions are the latest states of the server's transactions, PINs masked, so that
+	// the hub's support staff see every sale of the network.
+	Transactions []conduit.Report `json:"transactions"`
 	// Stock is the server's own count, for information; the hub keeps its own books from
 	// handoffs and events, and this server leaves it out rather than count its stock every sync.
 	Stock []inventory.Count `json:"stock"`
@@ -44,6 +48,8 @@ type SyncResponse struct {
 	EventsThrough int64 `json:"events_through"`
 	// Confirmed lists the handoff acknowledgements the hub has applied.
 	Confirmed []string `json:"confirmed"`
+	// TransactionsThrough is the report sequence through which the hub has applied them.
+	TransactionsThrough int64 `json:"transactions_through"`
 }
 
 // Config is the configuration a hub hands its servers.
@@ -66,6 +72,8 @@ type Hub struct {
 	Auth      *auth.Store
 	Catalog   *catalog.Store
 	Inventory *inventory.Store
+	// Conduit, when set, keeps the servers' transaction records at the hub.
+	Conduit   *conduit.Service
 	Suppliers []supply.SupplierConfig
 	Log       *slog.Logger
 	Now       func() time.Time
@@ -140,6 +148,11 @@ func (h *Hub) Sync(ctx context.Context, nodeID string, req SyncRequest) (SyncRes
 		return resp, err
 	}
 	resp.EventsThrough = through
+	if h.Conduit != nil {
+		if resp.TransactionsThrough, err = h.Conduit.ApplyReports(ctx, nodeID, req.Transactions); err != nil {
+			return resp, err
+		}
+	}
 	if err := h.allocate(ctx, nodeID); err != nil {
 		return resp, err
 	}

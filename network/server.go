@@ -13,6 +13,7 @@ import (
 
 	"github.com/prepaidgw/gateway/auth"
 	"github.com/prepaidgw/gateway/catalog"
+	"github.com/prepaidgw/gateway/conduit"
 	"github.com/prepaidgw/gateway/inventory"
 	"github.com/prepaidgw/gateway/supply"
 )
@@ -26,6 +27,8 @@ type Server struct {
 	Auth      *auth.Store
 	Catalog   *catalog.Store
 	Inventory *inventory.Store
+	// Conduit, when set, reports this node's transactions to the hub.
+	Conduit *conduit.Service
 	// ApplySuppliers rebuilds the supply router from the hub's supplier configuration.
 	ApplySuppliers func([]supply.SupplierConfig) error
 	// Every is the sync interval; default 2s. A sale also prompts a sync.
@@ -126,6 +129,11 @@ func (s *Server) syncOnce(ctx context.Context) (more bool, err error) {
 	if req.Acks, err = s.Inventory.PendingAcks(ctx); err != nil {
 		return false, err
 	}
+	if s.Conduit != nil {
+		if req.Transactions, err = s.Conduit.Reports(ctx, 1000); err != nil {
+			return false, err
+		}
+	}
 	s.mu.Lock()
 	req.ConfigHash = s.hash
 	s.status.PendingEvent = len(req.Events)
@@ -166,7 +174,12 @@ func (s *Server) syncOnce(ctx context.Context) (more bool, err error) {
 	if err := s.Inventory.ConfirmAcks(ctx, resp.Confirmed); err != nil {
 		return false, err
 	}
-	return more || len(req.Events) == 5000, nil
+	if s.Conduit != nil {
+		if err := s.Conduit.TrimReports(ctx, resp.TransactionsThrough); err != nil {
+			return false, err
+		}
+	}
+	return more || len(req.Events) == 5000 || len(req.Transactions) == 1000, nil
 }
 
 func (s *Server) post(ctx context.Context, req SyncRequest) (SyncResponse, error) {

@@ -290,6 +290,20 @@ func TestNetworkKeepsSellingThroughAHubKill(t *testing.T) {
 			t.Fatalf("a server holds %v, the hub thinks 40", got)
 		}
 	}
+	// The hub holds every node's transactions, PINs masked.
+	eventually(t, "the hub lists both servers' sales", 10*time.Second, func() bool {
+		found := map[string]int{}
+		_, m := hub.call("GET", "/v1/transactions?status=approved&limit=200", adminKey, nil)
+		items, _ := m["items"].([]any)
+		for _, it := range items {
+			tx := it.(map[string]any)
+			if code := tx["pin"].(map[string]any)["code"].(string); !strings.HasPrefix(code, "****") {
+				t.Fatalf("the hub shows a full PIN: %v", tx)
+			}
+			found[tx["node_id"].(string)]++
+		}
+		return found["store-a"] == 25 && found["store-b"] == 25
+	})
 	// The hub masters configuration: a server refuses changes, and a revocation at the hub
 	// reaches the server within a sync interval or so.
 	if st, _ := a.call("PUT", "/v1/terminals/lane-x", adminKey, map[string]any{"merchant_id": "m-1"}); st != 403 {

@@ -30,6 +30,8 @@ CREATE TABLE transactions (
 	-- status inquiries made of a pending transaction, and when the next is due (backoff)
 	inquiries       INTEGER NOT NULL DEFAULT 0,
 	next_inquiry_at TEXT,
+	-- '' for a transaction made here; at a hub, the server node that made it and reported it
+	origin          TEXT NOT NULL DEFAULT '',
 	created_at      TEXT NOT NULL,
 	updated_at      TEXT NOT NULL,
 	UNIQUE (terminal_id, idempotency_key)
@@ -38,3 +40,16 @@ CREATE INDEX transactions_status ON transactions(status, seq);
 CREATE INDEX transactions_terminal ON transactions(terminal_id, seq);
 -- The resolver looks for unanswered transactions every few seconds: only a crash leaves any.
 CREATE INDEX transactions_unanswered ON transactions(created_at) WHERE reply IS NULL;
+
+-- Server: transactions whose latest state the hub has not yet heard of, written in the same
+-- commit as the state.
+CREATE TABLE txn_outbox (
+	seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+	txn_id TEXT NOT NULL
+);
+
+-- Hub: the last report applied from each server node.
+CREATE TABLE txn_reports (
+	node_id  TEXT PRIMARY KEY,
+	last_seq INTEGER NOT NULL
+);
