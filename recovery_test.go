@@ -13,14 +13,15 @@ import (
 	"time"
 
 	"github.com/prepaidgw/gateway"
-	"github.com/prepaidgw/gateway/catalog"
 	"github.com/prepaidgw/gateway/drivers"
+	"github.com/prepaidgw/gateway/drivers/pinstock"
 )
 
 // stallingPIN sells from stock like pinstock, but can be told to stall for ever right before
 // or right after the claim: the moment a power cut would hit.
 type stallingPIN struct {
-	stock drivers.Stock
+	*pinstock.Driver // its status inquiry is pinstock's own
+	stock            drivers.Stock
 }
 
 var stall struct {
@@ -32,11 +33,13 @@ var stall struct {
 
 func init() {
 	drivers.Register("test-stalling-pin", func(cfg drivers.Config) (drivers.Driver, error) {
-		return &stallingPIN{stock: cfg.Env.Stock}, nil
+		d, err := pinstock.New(drivers.Config{Name: cfg.Name, Env: cfg.Env})
+		if err != nil {
+			return nil, err
+		}
+		return &stallingPIN{Driver: d.(*pinstock.Driver), stock: cfg.Env.Stock}, nil
 	})
 }
-
-func (d *stallingPIN) Types() []catalog.Type { return []catalog.Type{catalog.TypePIN} }
 
 func (d *stallingPIN) Execute(ctx context.Context, req drivers.Request) (drivers.Result, error) {
 	stall.Lock()
@@ -57,17 +60,6 @@ func (d *stallingPIN) Execute(ctx context.Context, req drivers.Request) (drivers
 		return drivers.Result{}, errors.New("the power went")
 	}
 	return drivers.Result{SupplierRef: pin.Serial, PIN: &pin}, nil
-}
-
-func (d *stallingPIN) Inquire(ctx context.Context, req drivers.Request) (drivers.Status, drivers.Result, error) {
-	pin, ok, err := d.stock.ClaimedBy(ctx, req.TransactionID)
-	if err != nil {
-		return drivers.StatusUnknown, drivers.Result{}, err
-	}
-	if !ok {
-		return drivers.StatusFailed, drivers.Result{}, nil
-	}
-	return drivers.StatusApproved, drivers.Result{SupplierRef: pin.Serial, PIN: &pin}, nil
 }
 
 func withStallingSupplier(o *gateway.Options) {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"regexp"
 	"time"
 
@@ -172,7 +173,7 @@ type Store struct{ db *sqlitedb.DB }
 
 // NewStore migrates the catalog's tables and returns its store.
 func NewStore(ctx context.Context, db *sqlitedb.DB) (*Store, error) {
-	sub, _ := fsSub(migrations)
+	sub, _ := fs.Sub(migrations, "migrations")
 	if err := db.Migrate(ctx, "catalog", sub); err != nil {
 		return nil, err
 	}

@@ -1,8 +1,6 @@
 package catalog
 
 import (
-	"io/fs"
-
 	"github.com/go-playground/validator/v10"
 )
 
@@ -10,5 +8,3 @@ var validate = validator.New(validator.WithRequiredStructEnabled())
 
 // IsCurrency reports whether code is an ISO 4217 alphabetic currency code.
 func IsCurrency(code string) bool { return validate.Var(code, "required,iso4217") == nil }
-
-func fsSub(f fs.FS) (fs.FS, error) { return fs.Sub(f, "migrations") }

@@ -1,14 +1,10 @@
 package drivers
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"time"
 )
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
 // Duration is a time.Duration that reads "250ms" or "2s" from JSON settings.
 type Duration time.Duration

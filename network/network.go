@@ -103,16 +103,20 @@ func (h *Hub) now() time.Time {
 
 // ConfigFor builds the configuration of node.
 func (h *Hub) ConfigFor(ctx context.Context, nodeID string) (Config, error) {
+	levels, err := h.Inventory.Levels(ctx)
+	if err != nil {
+		return Config{}, err
+	}
+	return h.configFor(ctx, nodeID, levels)
+}
+
+func (h *Hub) configFor(ctx context.Context, nodeID string, levels []inventory.Level) (Config, error) {
 	var c Config
 	var err error
 	if c.Products, err = h.Catalog.List(ctx, ""); err != nil {
 		return c, err
 	}
 	if c.Terminals, err = h.Auth.TerminalRecords(ctx, nodeID); err != nil {
-		return c, err
-	}
-	levels, err := h.Inventory.Levels(ctx)
-	if err != nil {
 		return c, err
 	}
 	c.Levels = []inventory.Level{}
@@ -153,7 +157,11 @@ func (h *Hub) Sync(ctx context.Context, nodeID string, req SyncRequest) (SyncRes
 			return resp, err
 		}
 	}
-	if err := h.allocate(ctx, nodeID); err != nil {
+	levels, err := h.Inventory.Levels(ctx)
+	if err != nil {
+		return resp, err
+	}
+	if err := h.allocate(ctx, nodeID, levels); err != nil {
 		return resp, err
 	}
 	if resp.Handoffs, err = h.Inventory.OpenHandoffs(ctx, nodeID); err != nil {
@@ -162,7 +170,7 @@ func (h *Hub) Sync(ctx context.Context, nodeID string, req SyncRequest) (SyncRes
 	if resp.Handoffs == nil {
 		resp.Handoffs = []inventory.Handoff{}
 	}
-	cfg, err := h.ConfigFor(ctx, nodeID)
+	cfg, err := h.configFor(ctx, nodeID, levels)
 	if err != nil {
 		return resp, err
 	}
@@ -177,11 +185,7 @@ func (h *Hub) Sync(ctx context.Context, nodeID string, req SyncRequest) (SyncRes
 // while it holds less than its target, oldest expiry first, and a surplus of more than twice
 // the target is recalled for the busier stores. With hours of cover set for the node, its
 // target follows its sales of the last day.
-func (h *Hub) allocate(ctx context.Context, nodeID string) error {
-	levels, err := h.Inventory.Levels(ctx)
-	if err != nil {
-		return err
-	}
+func (h *Hub) allocate(ctx context.Context, nodeID string, levels []inventory.Level) error {
 	cover, err := h.hoursOfCover(ctx, nodeID)
 	if err != nil {
 		return err
